@@ -1,0 +1,37 @@
+// Package testpeer finds the real programs tests talk to (nc, curl, dig,
+// dnsmasq ...). A missing peer skips the test with a one-line reason, or
+// fails it when SOCKPLAY_REQUIRE_PEERS=1, as CI sets.
+package testpeer
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Required reports whether missing peers fail tests instead of skipping them.
+func Required() bool { return os.Getenv("SOCKPLAY_REQUIRE_PEERS") == "1" }
+
+// Need returns the path of each named program, skipping (or failing) t when
+// one is missing.
+func Need(t testing.TB, names ...string) []string {
+	t.Helper()
+	paths := make([]string, len(names))
+	for i, name := range names {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			if Required() {
+				t.Fatalf("peer %s is not installed (SOCKPLAY_REQUIRE_PEERS=1); .ci/run installs it", name)
+			}
+			t.Skipf("peer %s is not installed; skipping (set SOCKPLAY_REQUIRE_PEERS=1 to fail instead)", name)
+		}
+		paths[i] = p
+	}
+	return paths
+}
+
+// Path is Need for a single program.
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	return Need(t, name)[0]
+}

@@ -1,0 +1,531 @@
+package sock
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is one kernel socket. Its methods are safe to call from several
+// goroutines; reads and accepts are serialized among themselves by the
+// poller, as are writes.
+type Socket struct {
+	FD     int       // the kernel's fd number
+	Kind   Kind      // tcp, udp, tcp6, udp6
+	Owner  string    // the task that opened or accepted it
+	Opened time.Time // when socket(2) or accept(2) returned it
+
+	table *Table
+	file  *os.File // keeps the fd registered with the poller; never call Fd()
+	rc    syscall.RawConn
+
+	closed    atomic.Bool
+	listening atomic.Bool
+	timeout   atomic.Int64 // nanoseconds; 0 waits for ever
+
+	bytesIn, bytesOut   atomic.Uint64
+	dgramsIn, dgramsOut atomic.Uint64
+
+	impair atomic.Pointer[impairer]
+}
+
+// SetTimeout bounds every later blocking operation on s; 0 removes the bound.
+func (s *Socket) SetTimeout(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	s.timeout.Store(int64(d))
+}
+
+// Timeout returns the bound set by SetTimeout.
+func (s *Socket) Timeout() time.Duration { return time.Duration(s.timeout.Load()) }
+
+// Closed reports whether Close has been called.
+func (s *Socket) Closed() bool { return s.closed.Load() }
+
+// control runs fn on the raw fd, failing with EBADF once s is closed.
+func (s *Socket) control(op string, fn func(fd int) error) error {
+	if s.closed.Load() {
+		return withOp(op, ErrClosed)
+	}
+	var ferr error
+	if err := s.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return s.pollError(op, nil, err)
+	}
+	return wrap(op, ferr)
+}
+
+// wait runs try until it reports done, parking in the poller between tries.
+// The first try runs without arming anything, so an operation that can
+// complete at once costs one system call.
+func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd int) bool) error {
+	if s.closed.Load() {
+		return withOp(op, ErrClosed)
+	}
+	call, setDeadline := s.rc.Read, s.file.SetReadDeadline
+	if write {
+		call, setDeadline = s.rc.Write, s.file.SetWriteDeadline
+	}
+	done := false
+	if err := call(func(fd uintptr) bool { done = try(int(fd)); return true }); err != nil {
+		return s.pollError(op, ctx, err)
+	}
+	if done {
+		return nil
+	}
+	if ctx != nil && ctx.Err() != nil {
+		return withOp(op, ErrCanceled)
+	}
+
+	var deadline time.Time
+	if d := s.timeout.Load(); d > 0 {
+		deadline = time.Now().Add(time.Duration(d))
+	}
+	setDeadline(deadline)
+	var stop func() bool
+	fired := make(chan struct{})
+	if ctx != nil && ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() {
+			setDeadline(time.Unix(1, 0)) // in the past: wakes the waiter
+			close(fired)
+		})
+	}
+	err := call(func(fd uintptr) bool { return try(int(fd)) })
+	if stop != nil && !stop() {
+		// The cancel ran or is running: let it finish before clearing the
+		// deadline, or it would poison the next operation on s.
+		<-fired
+		setDeadline(time.Time{})
+	} else if !deadline.IsZero() {
+		setDeadline(time.Time{})
+	}
+	if err != nil {
+		return s.pollError(op, ctx, err)
+	}
+	return nil
+}
+
+// pollError names what woke a waiting operation.
+func (s *Socket) pollError(op string, ctx context.Context, err error) error {
+	switch {
+	case s.closed.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed):
+		return &Error{Op: op, Code: "EBADF", Msg: "bad file descriptor (closed while " + op + " waited)", Errno: unix.EBADF}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx != nil && ctx.Err() != nil {
+			return withOp(op, ErrCanceled)
+		}
+		return withOp(op, ErrTimeout)
+	}
+	return wrap(op, err)
+}
+
+// Bind gives s a local address.
+func (s *Socket) Bind(addr netip.AddrPort) error {
+	start := s.table.traceStart()
+	sa, err := toSockaddr(s.Kind, addr)
+	if err == nil {
+		err = s.control("bind", func(fd int) error { return unix.Bind(fd, sa) })
+	} else {
+		err = wrap("bind", err)
+	}
+	s.emit(start, Event{Call: "bind", Args: []string{addr.String()}}, 0, err)
+	return err
+}
+
+// Listen marks a stream socket passive with the given accept-queue length.
+func (s *Socket) Listen(backlog int) error {
+	start := s.table.traceStart()
+	var err error
+	if backlog < 0 {
+		err = argError("listen", "backlog %d is negative", backlog)
+	} else {
+		err = s.control("listen", func(fd int) error { return unix.Listen(fd, backlog) })
+	}
+	if err == nil {
+		s.listening.Store(true)
+	}
+	s.emit(start, Event{Call: "listen", Args: []string{strconv.Itoa(backlog)}}, 0, err)
+	return err
+}
+
+// Accept waits for a connection on a listening socket and returns it with
+// the peer's address. The new socket belongs to ctx's owner.
+func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
+	start := s.table.traceStart()
+	var nfd int
+	var sa unix.Sockaddr
+	var aerr error
+	err := s.wait(ctx, "accept", false, func(fd int) bool {
+		for {
+			nfd, sa, aerr = sysAccept(fd)
+			switch aerr {
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR, unix.ECONNABORTED:
+				continue
+			}
+			return true
+		}
+	})
+	if err == nil && aerr != nil {
+		err = wrap("accept", aerr)
+	}
+	if err != nil {
+		s.emit(start, Event{Call: "accept"}, -1, err)
+		return nil, netip.AddrPort{}, err
+	}
+	owner := ownerOf(ctx)
+	if owner == "" {
+		owner = s.Owner
+	}
+	c, err := s.table.adopt(nfd, s.Kind, owner)
+	if err != nil {
+		unix.Close(nfd)
+		return nil, netip.AddrPort{}, err
+	}
+	peer := fromSockaddr(sa)
+	s.emit(start, Event{Call: "accept", Args: []string{peer.String()}}, nfd, nil)
+	return c, peer, nil
+}
+
+// Connect connects s to addr. For TCP it is a non-blocking connect(2)
+// followed by a wait for writability and a look at SO_ERROR; for UDP it sets
+// the default destination and filters what recvfrom sees.
+func (s *Socket) Connect(ctx context.Context, addr netip.AddrPort) error {
+	start := s.table.traceStart()
+	err := s.connect(ctx, addr)
+	s.emit(start, Event{Call: "connect", Args: []string{addr.String()}}, 0, err)
+	return err
+}
+
+func (s *Socket) connect(ctx context.Context, addr netip.AddrPort) error {
+	sa, err := toSockaddr(s.Kind, addr)
+	if err != nil {
+		return wrap("connect", err)
+	}
+	var cerr error
+	err = s.control("connect", func(fd int) error {
+		for {
+			cerr = unix.Connect(fd, sa)
+			if cerr != unix.EINTR {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	switch cerr {
+	case nil:
+		return nil
+	case unix.EINPROGRESS, unix.EALREADY:
+	default:
+		return wrap("connect", cerr)
+	}
+	err = s.wait(ctx, "connect", true, func(fd int) bool {
+		v, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if gerr != nil {
+			cerr = gerr
+			return true
+		}
+		switch e := syscall.Errno(v); e {
+		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+			return false
+		case 0:
+			// Writable with no error can be a spurious wake-up: only a peer
+			// name proves the handshake finished.
+			if _, perr := unix.Getpeername(fd); perr == nil {
+				cerr = nil
+				return true
+			}
+			return false
+		default:
+			cerr = e
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return wrap("connect", cerr)
+}
+
+// Read reads whatever has arrived, up to len(p) bytes, waiting until at
+// least one byte is there, as read(2) does. End of stream is ErrEOF. On a
+// datagram socket it reads one datagram and reports truncation as EMSGSIZE
+// together with the bytes that fit.
+func (s *Socket) Read(ctx context.Context, p []byte) (int, error) {
+	if !s.Kind.Stream() {
+		n, _, size, err := s.recv(ctx, "read", p)
+		if err == nil && size > n {
+			err = truncated("read", size, n)
+		}
+		return n, err
+	}
+	start := s.table.traceStart()
+	if len(p) == 0 {
+		s.emit(start, Event{Call: "read", Args: []string{"0"}}, 0, nil)
+		return 0, nil
+	}
+	var n int
+	var rerr error
+	err := s.wait(ctx, "read", false, func(fd int) bool {
+		for {
+			n, rerr = unix.Read(fd, p)
+			switch rerr {
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR:
+				continue
+			}
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		n = 0
+	case rerr != nil:
+		err, n = wrap("read", rerr), 0
+	case n == 0:
+		err = withOp("read", ErrEOF)
+	}
+	if n > 0 {
+		s.bytesIn.Add(uint64(n))
+	}
+	s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(len(p))}}, n, err, p[:n])
+	return n, err
+}
+
+func truncated(op string, size, n int) error {
+	return &Error{Op: op, Code: "EMSGSIZE", Msg: "datagram truncated: " + strconv.Itoa(size) + " bytes, buffer holds " + strconv.Itoa(n), Errno: unix.EMSGSIZE}
+}
+
+// Write writes all of p. On a stream it loops over partial writes, waiting
+// for buffer space; on a connected datagram socket it sends p as one
+// datagram. It returns how many bytes went out, which is less than len(p)
+// only with an error.
+func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
+	start := s.table.traceStart()
+	if !s.Kind.Stream() {
+		n, err := s.sendDatagram(ctx, "write", p, nil)
+		s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, n, err, p)
+		return n, err
+	}
+	off := 0
+	var werr error
+	var err error
+	if len(p) > 0 {
+		err = s.wait(ctx, "write", true, func(fd int) bool {
+			for off < len(p) {
+				n, e := unix.Write(fd, p[off:])
+				switch e {
+				case nil:
+					off += n
+					continue
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				}
+				werr = e
+				return true
+			}
+			return true
+		})
+	}
+	if err == nil && werr != nil {
+		err = wrap("write", werr)
+	}
+	if off > 0 {
+		s.bytesOut.Add(uint64(off))
+	}
+	s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, off, err, p[:off])
+	return off, err
+}
+
+// SendTo sends p as one datagram to addr.
+func (s *Socket) SendTo(ctx context.Context, p []byte, addr netip.AddrPort) (int, error) {
+	start := s.table.traceStart()
+	sa, err := toSockaddr(s.Kind, addr)
+	var n int
+	if err != nil {
+		err = wrap("sendto", err)
+	} else if s.Kind.Stream() {
+		n, err = s.Write(ctx, p)
+	} else {
+		n, err = s.sendDatagram(ctx, "sendto", p, sa)
+	}
+	s.emitData(start, Event{Call: "sendto", Args: []string{strconv.Itoa(len(p)), addr.String()}}, n, err, p)
+	return n, err
+}
+
+// sendDatagram sends one datagram, through the impairment when one is set.
+func (s *Socket) sendDatagram(ctx context.Context, op string, p []byte, sa unix.Sockaddr) (int, error) {
+	if im := s.impair.Load(); im != nil {
+		return im.send(ctx, s, op, p, sa)
+	}
+	return s.rawSend(ctx, op, p, sa)
+}
+
+func (s *Socket) rawSend(ctx context.Context, op string, p []byte, sa unix.Sockaddr) (int, error) {
+	var serr error
+	err := s.wait(ctx, op, true, func(fd int) bool {
+		for {
+			if sa == nil {
+				_, serr = unix.Write(fd, p)
+			} else {
+				serr = unix.Sendto(fd, p, 0, sa)
+			}
+			switch serr {
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR:
+				continue
+			}
+			return true
+		}
+	})
+	if err == nil && serr != nil {
+		err = wrap(op, serr)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.bytesOut.Add(uint64(len(p)))
+	s.dgramsOut.Add(1)
+	return len(p), nil
+}
+
+// RecvFrom receives one datagram into p and returns how many bytes were
+// stored, the sender, and the datagram's real size, which is larger than n
+// when the datagram was truncated. A zero-length datagram returns n == 0
+// and no error. On a stream socket it reads like Read and returns the peer.
+func (s *Socket) RecvFrom(ctx context.Context, p []byte) (n int, from netip.AddrPort, size int, err error) {
+	if s.Kind.Stream() {
+		start := s.table.traceStart()
+		n, err = s.Read(ctx, p)
+		from, _ = s.PeerAddr()
+		s.emitData(start, Event{Call: "recvfrom", Args: []string{strconv.Itoa(len(p))}, Peer: from}, n, err, nil)
+		return n, from, n, err
+	}
+	return s.recv(ctx, "recvfrom", p)
+}
+
+func (s *Socket) recv(ctx context.Context, op string, p []byte) (n int, from netip.AddrPort, size int, err error) {
+	start := s.table.traceStart()
+	var sa unix.Sockaddr
+	var flags int
+	var rerr error
+	err = s.wait(ctx, op, false, func(fd int) bool {
+		for {
+			size, _, flags, sa, rerr = unix.Recvmsg(fd, p, nil, truncFlag)
+			switch rerr {
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR:
+				continue
+			}
+			return true
+		}
+	})
+	if err == nil && rerr != nil {
+		err = wrap(op, rerr)
+	}
+	if err != nil || size < 0 {
+		s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(len(p))}}, -1, err, nil)
+		return 0, netip.AddrPort{}, 0, err
+	}
+	n = min(size, len(p))
+	if flags&unix.MSG_TRUNC != 0 && size <= len(p) {
+		size = len(p) + 1 // the kernel said truncated but not by how much
+	}
+	if sa != nil {
+		from = fromSockaddr(sa)
+	} else {
+		from, _ = s.PeerAddr()
+	}
+	s.bytesIn.Add(uint64(n))
+	s.dgramsIn.Add(1)
+	ev := Event{Call: op, Args: []string{strconv.Itoa(len(p))}, Peer: from}
+	if size > n {
+		ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+	}
+	s.emitData(start, ev, n, nil, p[:n])
+	return n, from, size, nil
+}
+
+// Shutdown closes one or both directions: "r", "w" or "rw".
+func (s *Socket) Shutdown(how string) error {
+	start := s.table.traceStart()
+	var h int
+	var err error
+	switch how {
+	case "r", "read", "SHUT_RD":
+		h = unix.SHUT_RD
+	case "w", "write", "SHUT_WR":
+		h = unix.SHUT_WR
+	case "rw", "both", "SHUT_RDWR":
+		h = unix.SHUT_RDWR
+	default:
+		err = argError("shutdown", "how must be \"r\", \"w\" or \"rw\", not %q", how)
+	}
+	if err == nil {
+		err = s.control("shutdown", func(fd int) error { return unix.Shutdown(fd, h) })
+	}
+	s.emit(start, Event{Call: "shutdown", Args: []string{how}}, 0, err)
+	return err
+}
+
+// Close closes the fd. Operations blocked on it wake with EBADF. A second
+// Close returns EBADF.
+func (s *Socket) Close() error {
+	start := s.table.traceStart()
+	if s.closed.Swap(true) {
+		err := withOp("close", ErrClosed)
+		s.emit(start, Event{Call: "close"}, -1, err)
+		return err
+	}
+	local, _ := s.LocalAddr()
+	peer, _ := s.PeerAddr()
+	s.table.forget(s, local, peer)
+	if im := s.impair.Swap(nil); im != nil {
+		im.stop(s)
+	}
+	err := wrap("close", s.file.Close())
+	s.emit(start, Event{Call: "close"}, 0, err)
+	return err
+}
+
+// LocalAddr is getsockname(2).
+func (s *Socket) LocalAddr() (netip.AddrPort, error) { return s.addr("getsockname", unix.Getsockname) }
+
+// PeerAddr is getpeername(2); ENOTCONN when s is not connected.
+func (s *Socket) PeerAddr() (netip.AddrPort, error) { return s.addr("getpeername", unix.Getpeername) }
+
+func (s *Socket) addr(op string, get func(int) (unix.Sockaddr, error)) (netip.AddrPort, error) {
+	var sa unix.Sockaddr
+	var gerr error
+	if err := s.rc.Control(func(fd uintptr) { sa, gerr = get(int(fd)) }); err != nil {
+		return netip.AddrPort{}, withOp(op, ErrClosed)
+	}
+	if gerr != nil {
+		return netip.AddrPort{}, wrap(op, gerr)
+	}
+	return fromSockaddr(sa), nil
+}
+
+// Counters returns the bytes and datagrams that went through sockplay.
+func (s *Socket) Counters() (bytesIn, bytesOut, dgramsIn, dgramsOut uint64) {
+	return s.bytesIn.Load(), s.bytesOut.Load(), s.dgramsIn.Load(), s.dgramsOut.Load()
+}
+
+// Listening reports whether Listen succeeded on s.
+func (s *Socket) Listening() bool { return s.listening.Load() }

@@ -1,0 +1,203 @@
+package sock
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Table is the process's socket table: the only place that maps a kernel fd
+// number to the *Socket that owns it. The zero value is not usable; call
+// NewTable.
+type Table struct {
+	mu      sync.Mutex
+	sockets map[int]*Socket
+	recent  []closedConn // TCP connections closed lately, to show TIME_WAIT
+	tracer  atomic.Pointer[Tracer]
+	now     func() time.Time
+}
+
+// closedConn remembers a TCP connection after its fd is gone: the kernel
+// keeps the connection (FIN_WAIT2, TIME_WAIT ...) with no fd, and a learner
+// wants to see it there.
+type closedConn struct {
+	kind        Kind
+	local, peer netip.AddrPort
+	owner       string
+	closedAt    time.Time
+}
+
+// recentFor is how long a closed connection is looked for: TIME_WAIT lasts
+// 60 s on Linux.
+const recentFor = 65 * time.Second
+
+// NewTable returns an empty table.
+func NewTable() *Table {
+	return &Table{sockets: make(map[int]*Socket), now: time.Now}
+}
+
+type ownerKey struct{}
+
+// WithOwner labels the sockets opened or accepted under ctx with owner (a task
+// name) so that the snapshot can say who holds what.
+func WithOwner(ctx context.Context, owner string) context.Context {
+	return context.WithValue(ctx, ownerKey{}, owner)
+}
+
+func ownerOf(ctx context.Context) string {
+	if ctx == nil {
+		return ""
+	}
+	o, _ := ctx.Value(ownerKey{}).(string)
+	return o
+}
+
+// Open creates a socket of the given kind: socket(2) with O_NONBLOCK and
+// O_CLOEXEC, registered with Go's poller.
+func (t *Table) Open(ctx context.Context, kind Kind) (*Socket, error) {
+	start := t.traceStart()
+	if kind < TCP || kind > UDP6 {
+		return nil, argError("socket", "unknown socket kind %d", kind)
+	}
+	fd, err := sysSocket(kind.family(), kind.sotype())
+	if err != nil {
+		err = wrap("socket", err)
+		t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: -1, Err: err})
+		return nil, err
+	}
+	s, err := t.adopt(fd, kind, ownerOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: fd, Owner: s.Owner})
+	return s, nil
+}
+
+// adopt wraps a fresh non-blocking fd and records it in the table.
+func (t *Table) adopt(fd int, kind Kind, owner string) (*Socket, error) {
+	f := os.NewFile(uintptr(fd), "socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, wrap("socket", err)
+	}
+	s := &Socket{FD: fd, Kind: kind, Owner: owner, Opened: t.now(), table: t, file: f, rc: rc}
+	t.mu.Lock()
+	t.sockets[fd] = s
+	t.mu.Unlock()
+	return s, nil
+}
+
+// Get returns the socket behind fd, or EBADF when sockplay has no socket
+// with that number (never opened, or closed).
+func (t *Table) Get(fd int) (*Socket, error) {
+	t.mu.Lock()
+	s := t.sockets[fd]
+	t.mu.Unlock()
+	if s == nil {
+		return nil, &Error{Code: "EBADF", Msg: "bad file descriptor (fd " + itoa(fd) + " is not an open socket)", Errno: unix.EBADF}
+	}
+	return s, nil
+}
+
+// Sockets returns the open sockets ordered by fd.
+func (t *Table) Sockets() []*Socket {
+	t.mu.Lock()
+	out := make([]*Socket, 0, len(t.sockets))
+	for _, s := range t.sockets {
+		out = append(out, s)
+	}
+	t.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].FD < out[j].FD })
+	return out
+}
+
+// Len is the number of open sockets.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.sockets)
+}
+
+// CloseAll closes every socket in the table; a process exit path.
+func (t *Table) CloseAll() {
+	for _, s := range t.Sockets() {
+		s.Close()
+	}
+}
+
+// CloseOwned closes the sockets labelled with owner (a task that ended).
+func (t *Table) CloseOwned(owner string) int {
+	n := 0
+	for _, s := range t.Sockets() {
+		if s.Owner == owner {
+			if s.Close() == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// forget removes s from the table; it reports false when s was not there
+// (already closed).
+func (t *Table) forget(s *Socket, local, peer netip.AddrPort) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sockets[s.FD] != s {
+		return false
+	}
+	delete(t.sockets, s.FD)
+	if s.Kind.Stream() && peer.IsValid() {
+		now := t.now()
+		keep := t.recent[:0]
+		for _, c := range t.recent {
+			if now.Sub(c.closedAt) < recentFor {
+				keep = append(keep, c)
+			}
+		}
+		t.recent = append(keep, closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: now})
+	}
+	return true
+}
+
+func (t *Table) recentClosed() []closedConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var out []closedConn
+	for _, c := range t.recent {
+		if now.Sub(c.closedAt) < recentFor {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,204 @@
+package sock
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event is one operation as the trace records it.
+type Event struct {
+	Time  time.Time
+	Dur   time.Duration
+	FD    int // -1 for socket(2) itself, whose result is the new fd
+	Kind  Kind
+	Owner string
+	Call  string
+	Args  []string       // rendered arguments after the fd
+	Peer  netip.AddrPort // the other end of a recvfrom
+	Ret   int            // the call's result: bytes, a new fd, 0; -1 with Err
+	Err   error
+	Data  []byte // payload moved by the call; a copy, only while tracing
+	Note  string // what else happened: truncation, impairment
+}
+
+// Tracer receives events. It runs on the goroutine that made the call, so
+// it must be quick and must not call back into the socket.
+type Tracer func(Event)
+
+// SetTracer installs fn as the table's trace sink; nil turns tracing off.
+// With no tracer an operation pays one atomic load.
+func (t *Table) SetTracer(fn Tracer) {
+	if fn == nil {
+		t.tracer.Store(nil)
+		return
+	}
+	t.tracer.Store(&fn)
+}
+
+// Tracing reports whether a tracer is installed.
+func (t *Table) Tracing() bool { return t.tracer.Load() != nil }
+
+// traceStart returns the start time when tracing, else the zero time.
+func (t *Table) traceStart() time.Time {
+	if t.tracer.Load() == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+func (t *Table) emit(start time.Time, ev Event) {
+	tr := t.tracer.Load()
+	if tr == nil || start.IsZero() {
+		return
+	}
+	ev.Time = start
+	ev.Dur = time.Since(start)
+	if ev.Err != nil && ev.Ret == 0 {
+		ev.Ret = -1
+	}
+	(*tr)(ev)
+}
+
+func (s *Socket) emit(start time.Time, ev Event, ret int, err error) {
+	s.emitData(start, ev, ret, err, nil)
+}
+
+func (s *Socket) emitData(start time.Time, ev Event, ret int, err error, data []byte) {
+	if start.IsZero() || s.table.tracer.Load() == nil {
+		return
+	}
+	ev.FD, ev.Kind, ev.Owner = s.FD, s.Kind, s.Owner
+	ev.Ret, ev.Err = ret, err
+	if err != nil && ret == 0 {
+		ev.Ret = -1
+	}
+	if len(data) > 0 {
+		ev.Data = append([]byte(nil), data...)
+	}
+	s.table.emit(start, ev)
+}
+
+// String renders the event the way strace does:
+//
+//	connect(5<TCP>, 127.0.0.1:8080) = -1 ECONNREFUSED (connection refused)
+func (e Event) String() string {
+	var b strings.Builder
+	b.WriteString(e.Call)
+	b.WriteByte('(')
+	first := true
+	sep := func() {
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+	}
+	if e.FD >= 0 {
+		sep()
+		b.WriteString(strconv.Itoa(e.FD))
+		b.WriteByte('<')
+		b.WriteString(e.Kind.Label())
+		b.WriteByte('>')
+	}
+	writesData := e.Call == "write" || e.Call == "sendto"
+	for i, a := range e.Args {
+		sep()
+		if i == 0 && writesData {
+			b.WriteString(quote(e.Data, 32))
+			b.WriteString(", ")
+		}
+		b.WriteString(a)
+	}
+	b.WriteString(") = ")
+	if e.Err != nil {
+		fmt.Fprintf(&b, "-1 %s (%s)", Code(e.Err), Message(e.Err))
+	} else {
+		b.WriteString(strconv.Itoa(e.Ret))
+		if !writesData && len(e.Data) > 0 {
+			b.WriteByte(' ')
+			b.WriteString(quote(e.Data, 32))
+		}
+		if e.Peer.IsValid() && e.Call == "recvfrom" {
+			b.WriteString(" from ")
+			b.WriteString(e.Peer.String())
+		}
+	}
+	if e.Note != "" {
+		b.WriteString(" [")
+		b.WriteString(e.Note)
+		b.WriteByte(']')
+	}
+	return b.String()
+}
+
+// Format renders the event with strace -tt -T decorations: a wall-clock
+// time in front and the call's duration behind.
+func (e Event) Format() string {
+	return fmt.Sprintf("%s %s <%.6f>", e.Time.Format("15:04:05.000000"), e.String(), e.Dur.Seconds())
+}
+
+// quote renders data as a C string literal cut at max bytes, as strace does.
+func quote(data []byte, max int) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i, c := range data {
+		if i == max {
+			b.WriteString(`"...`)
+			return b.String()
+		}
+		switch c {
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		default:
+			if c >= 0x20 && c < 0x7f {
+				b.WriteByte(c)
+			} else {
+				fmt.Fprintf(&b, `\x%02x`, c)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// HexDump renders data sixteen bytes a line with offsets and the printable
+// characters, the layout nc -x and xxd users know:
+//
+//	0000  68 65 6c 6c 6f 0a                                 hello.
+func HexDump(data []byte) string {
+	var b strings.Builder
+	for off := 0; off < len(data); off += 16 {
+		line := data[off:min(off+16, len(data))]
+		fmt.Fprintf(&b, "%04x  ", off)
+		for i := 0; i < 16; i++ {
+			if i < len(line) {
+				fmt.Fprintf(&b, "%02x ", line[i])
+			} else {
+				b.WriteString("   ")
+			}
+			if i == 7 {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte(' ')
+		for _, c := range line {
+			if c >= 0x20 && c < 0x7f {
+				b.WriteByte(c)
+			} else {
+				b.WriteByte('.')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
