@@ -233,5 +233,8 @@ func (im *impairer) stop(s *Socket) {
 // note traces what the impairment did to a datagram.
 func (s *Socket) note(op string, p []byte, what string) {
 	start := s.table.traceStart()
+	if start.IsZero() {
+		return
+	}
 	s.emitData(start, Event{Call: op, Args: []string{fmt.Sprint(len(p))}, Note: what}, len(p), nil, p)
 }

@@ -36,7 +36,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown socket kind %q (want tcp, udp, tcp6 or udp6)", s)
+	return 0, fmt.Errorf("unknown socket kind %q: want tcp, udp, tcp6 or udp6", s)
 }
 
 // Stream reports whether the kind is a byte stream (TCP) rather than datagrams.
@@ -109,7 +109,7 @@ func toSockaddr(k Kind, ap netip.AddrPort) (unix.Sockaddr, error) {
 	}
 	a = a.Unmap()
 	if !a.Is4() {
-		return nil, &Error{Code: "EAFNOSUPPORT", Msg: fmt.Sprintf("%s is an IPv6 address; use a tcp6 or udp6 socket", ap.Addr())}
+		return nil, &Error{Code: "EAFNOSUPPORT", Msg: fmt.Sprintf("%s is an IPv6 address; use a tcp6 or udp6 socket", ap.Addr()), Errno: unix.EAFNOSUPPORT}
 	}
 	return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, nil
 }

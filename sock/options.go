@@ -68,7 +68,9 @@ func (s *Socket) SetOption(name string, value int) error {
 			return unix.SetsockoptInt(fd, level, opt, value)
 		})
 	}
-	s.emit(start, Event{Call: "setsockopt", Args: []string{name, strconv.Itoa(value)}}, 0, err)
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "setsockopt", Args: []string{name, strconv.Itoa(value)}}, 0, err)
+	}
 	return err
 }
 

@@ -136,7 +136,9 @@ func (s *Socket) Bind(addr netip.AddrPort) error {
 	} else {
 		err = wrap("bind", err)
 	}
-	s.emit(start, Event{Call: "bind", Args: []string{addr.String()}}, 0, err)
+	if !start.IsZero() { // the event's arguments would allocate even untraced
+		s.emit(start, Event{Call: "bind", Args: []string{addr.String()}}, 0, err)
+	}
 	return err
 }
 
@@ -152,7 +154,9 @@ func (s *Socket) Listen(backlog int) error {
 	if err == nil {
 		s.listening.Store(true)
 	}
-	s.emit(start, Event{Call: "listen", Args: []string{strconv.Itoa(backlog)}}, 0, err)
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "listen", Args: []string{strconv.Itoa(backlog)}}, 0, err)
+	}
 	return err
 }
 
@@ -192,7 +196,9 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 		return nil, netip.AddrPort{}, err
 	}
 	peer := fromSockaddr(sa)
-	s.emit(start, Event{Call: "accept", Args: []string{peer.String()}}, nfd, nil)
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "accept", Args: []string{peer.String()}}, nfd, nil)
+	}
 	return c, peer, nil
 }
 
@@ -202,7 +208,9 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 func (s *Socket) Connect(ctx context.Context, addr netip.AddrPort) error {
 	start := s.table.traceStart()
 	err := s.connect(ctx, addr)
-	s.emit(start, Event{Call: "connect", Args: []string{addr.String()}}, 0, err)
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "connect", Args: []string{addr.String()}}, 0, err)
+	}
 	return err
 }
 
@@ -272,7 +280,9 @@ func (s *Socket) Read(ctx context.Context, p []byte) (int, error) {
 	}
 	start := s.table.traceStart()
 	if len(p) == 0 {
-		s.emit(start, Event{Call: "read", Args: []string{"0"}}, 0, nil)
+		if !start.IsZero() {
+			s.emit(start, Event{Call: "read", Args: []string{"0"}}, 0, nil)
+		}
 		return 0, nil
 	}
 	var n int
@@ -300,7 +310,9 @@ func (s *Socket) Read(ctx context.Context, p []byte) (int, error) {
 	if n > 0 {
 		s.bytesIn.Add(uint64(n))
 	}
-	s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(len(p))}}, n, err, p[:n])
+	if !start.IsZero() {
+		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(len(p))}}, n, err, p[:n])
+	}
 	return n, err
 }
 
@@ -316,7 +328,9 @@ func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
 	start := s.table.traceStart()
 	if !s.Kind.Stream() {
 		n, err := s.sendDatagram(ctx, "write", p, nil)
-		s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, n, err, p)
+		if !start.IsZero() {
+			s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, n, err, p)
+		}
 		return n, err
 	}
 	off := 0
@@ -347,7 +361,9 @@ func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
 	if off > 0 {
 		s.bytesOut.Add(uint64(off))
 	}
-	s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, off, err, p[:off])
+	if !start.IsZero() {
+		s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, off, err, p[:off])
+	}
 	return off, err
 }
 
@@ -363,7 +379,9 @@ func (s *Socket) SendTo(ctx context.Context, p []byte, addr netip.AddrPort) (int
 	} else {
 		n, err = s.sendDatagram(ctx, "sendto", p, sa)
 	}
-	s.emitData(start, Event{Call: "sendto", Args: []string{strconv.Itoa(len(p)), addr.String()}}, n, err, p)
+	if !start.IsZero() {
+		s.emitData(start, Event{Call: "sendto", Args: []string{strconv.Itoa(len(p)), addr.String()}}, n, err, p)
+	}
 	return n, err
 }
 
@@ -413,7 +431,9 @@ func (s *Socket) RecvFrom(ctx context.Context, p []byte) (n int, from netip.Addr
 		start := s.table.traceStart()
 		n, err = s.Read(ctx, p)
 		from, _ = s.PeerAddr()
-		s.emitData(start, Event{Call: "recvfrom", Args: []string{strconv.Itoa(len(p))}, Peer: from}, n, err, nil)
+		if !start.IsZero() {
+			s.emitData(start, Event{Call: "recvfrom", Args: []string{strconv.Itoa(len(p))}, Peer: from}, n, err, nil)
+		}
 		return n, from, n, err
 	}
 	return s.recv(ctx, "recvfrom", p)
@@ -440,7 +460,9 @@ func (s *Socket) recv(ctx context.Context, op string, p []byte) (n int, from net
 		err = wrap(op, rerr)
 	}
 	if err != nil || size < 0 {
-		s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(len(p))}}, -1, err, nil)
+		if !start.IsZero() {
+			s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(len(p))}}, -1, err, nil)
+		}
 		return 0, netip.AddrPort{}, 0, err
 	}
 	n = min(size, len(p))
@@ -454,11 +476,13 @@ func (s *Socket) recv(ctx context.Context, op string, p []byte) (n int, from net
 	}
 	s.bytesIn.Add(uint64(n))
 	s.dgramsIn.Add(1)
-	ev := Event{Call: op, Args: []string{strconv.Itoa(len(p))}, Peer: from}
-	if size > n {
-		ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+	if !start.IsZero() {
+		ev := Event{Call: op, Args: []string{strconv.Itoa(len(p))}, Peer: from}
+		if size > n {
+			ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+		}
+		s.emitData(start, ev, n, nil, p[:n])
 	}
-	s.emitData(start, ev, n, nil, p[:n])
 	return n, from, size, nil
 }
 
@@ -480,7 +504,9 @@ func (s *Socket) Shutdown(how string) error {
 	if err == nil {
 		err = s.control("shutdown", func(fd int) error { return unix.Shutdown(fd, h) })
 	}
-	s.emit(start, Event{Call: "shutdown", Args: []string{how}}, 0, err)
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "shutdown", Args: []string{how}}, 0, err)
+	}
 	return err
 }
 

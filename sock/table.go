@@ -68,14 +68,18 @@ func (t *Table) Open(ctx context.Context, kind Kind) (*Socket, error) {
 	fd, err := sysSocket(kind.family(), kind.sotype())
 	if err != nil {
 		err = wrap("socket", err)
-		t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: -1, Err: err})
+		if !start.IsZero() {
+			t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: -1, Err: err})
+		}
 		return nil, err
 	}
 	s, err := t.adopt(fd, kind, ownerOf(ctx))
 	if err != nil {
 		return nil, err
 	}
-	t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: fd, Owner: s.Owner})
+	if !start.IsZero() {
+		t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: fd, Owner: s.Owner})
+	}
 	return s, nil
 }
 

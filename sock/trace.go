@@ -62,6 +62,9 @@ func (t *Table) emit(start time.Time, ev Event) {
 	(*tr)(ev)
 }
 
+// emit and emitData send an event to the tracer. Callers build the Event
+// only when start is set (if !start.IsZero()): its Args escape, so building
+// them unconditionally would allocate on every untraced operation.
 func (s *Socket) emit(start time.Time, ev Event, ret int, err error) {
 	s.emitData(start, ev, ret, err, nil)
 }

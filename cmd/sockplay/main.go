@@ -1,0 +1,177 @@
+// Command sockplay is a TCP/UDP socket playground: Lua with real sockets.
+//
+//	sockplay                      the REPL (on a terminal)
+//	sockplay script.lua [args]    run a script; arg[1..] are its arguments
+//	sockplay -e 'code'            run a string
+//	sockplay -i script.lua        the REPL after the script
+//	sockplay -                    run standard input
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"sockplay/lua"
+)
+
+const usage = `usage: sockplay [options] [script [args]]
+Available options are:
+  -e stat      execute string 'stat'
+  -i           enter interactive mode after executing 'script'
+  -            execute stdin and stop handling options
+  --trace      print every socket call to stderr, strace-style
+  --trace-hex  the same, with hex dumps of the data
+  --version    show version information
+  --help       show this help
+With no script and a terminal, sockplay starts its REPL; .help there lists
+its commands. The process keeps running while background tasks run.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+type config struct {
+	chunks      []string // -e code, in order
+	interactive bool
+	script      string // "" none, "-" stdin
+	args        []string
+	trace, hex  bool
+}
+
+func parseArgs(args []string) (config, error, bool) {
+	var c config
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-e":
+			if i+1 >= len(args) {
+				return c, fmt.Errorf("'-e' needs argument"), false
+			}
+			i++
+			c.chunks = append(c.chunks, args[i])
+		case strings.HasPrefix(a, "-e") && len(a) > 2:
+			c.chunks = append(c.chunks, a[2:])
+		case a == "-i":
+			c.interactive = true
+		case a == "--trace":
+			c.trace = true
+		case a == "--trace-hex":
+			c.trace, c.hex = true, true
+		case a == "--version", a == "-v":
+			return c, nil, true
+		case a == "--help", a == "-h":
+			return c, errHelp, false
+		case a == "--":
+			if i+1 < len(args) {
+				c.script, c.args = args[i+1], args[i+2:]
+			}
+			return c, nil, false
+		case a == "-":
+			c.script, c.args = "-", args[i+1:]
+			return c, nil, false
+		case strings.HasPrefix(a, "-"):
+			return c, fmt.Errorf("unrecognized option '%s'", a), false
+		default:
+			c.script, c.args = a, args[i+1:]
+			return c, nil, false
+		}
+	}
+	return c, nil, false
+}
+
+var errHelp = fmt.Errorf("help")
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err, version := parseArgs(args)
+	switch {
+	case version:
+		fmt.Fprintf(stdout, "sockplay %s (Lua 5.1, gopher-lua)\n", lua.Version)
+		return 0
+	case err == errHelp:
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "sockplay: %v\n%s", err, usage)
+		return 1
+	}
+
+	tty := isTerminal(stdin)
+	h := lua.New(lua.Options{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	defer h.Close()
+	if cfg.trace {
+		h.TraceTo(h.Stderr(), cfg.hex)
+	}
+	script := cfg.script
+	if script == "" && len(cfg.chunks) == 0 && !cfg.interactive && !tty {
+		// Like lua: no script and no terminal means the program is stdin,
+		// read line by line so that continuation and errors work as at a prompt.
+		return runREPL(h, stdin, stdout, stderr, false)
+	}
+	h.SetArgs("sockplay", script, cfg.args)
+	if script != "" && script != "-" {
+		h.SetScriptPath(script)
+	}
+
+	// Ctrl-C ends every task and closes every fd; the REPL installs its own.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	sigs := make(chan os.Signal, 1)
+	interrupted := false
+	if !(cfg.interactive || (script == "" && len(cfg.chunks) == 0)) {
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		go func() {
+			select {
+			case <-sigs:
+				interrupted = true
+				h.Interrupt()
+			case <-ctx.Done():
+			}
+		}()
+	}
+
+	for i, code := range cfg.chunks {
+		if _, err := h.Eval(ctx, fmt.Sprintf("(command line %d)", i+1), code); err != nil {
+			if h.Exiting() {
+				h.Wait(nil)
+				return h.ExitCode()
+			}
+			fmt.Fprintf(stderr, "sockplay: %s\n", lua.FormatError(err))
+			return 1
+		}
+	}
+	if script != "" {
+		if err := h.RunFile(ctx, script); err != nil {
+			if h.Exiting() {
+				return h.ExitCode()
+			}
+			if interrupted {
+				fmt.Fprintln(stderr, "sockplay: interrupted")
+				return 130
+			}
+			fmt.Fprintf(stderr, "sockplay: %s\n", lua.FormatError(err))
+			return 1
+		}
+	}
+	if cfg.interactive || (script == "" && len(cfg.chunks) == 0) {
+		return runREPL(h, stdin, stdout, stderr, tty)
+	}
+	// The process lives while tasks run, as a node server does.
+	h.Wait(nil)
+	if interrupted {
+		fmt.Fprintln(stderr, "sockplay: interrupted")
+		return 130
+	}
+	return h.ExitCode()
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,365 @@
+// Package lua is sockplay's Lua host: one gopher-lua state, the interpreter
+// lock, background tasks, and the modules that hand scripts real sockets
+// (sock), DNS, the descriptor table, the trace and help.
+//
+// Concurrency model. Every task runs on its own goroutine with its own
+// gopher-lua thread; all threads share the globals. One mutex, the
+// interpreter lock, is held whenever Lua code runs. A Go function that may
+// block (a socket wait, sleep, DNS) lets go of the lock for the wait and
+// takes it back after, so while one task waits for a peer every other task
+// runs. Because no task ever yields through the VM, pcall, coroutines,
+// iterators and tail calls around a blocking call behave as in plain Lua.
+// A task that computes without blocking is made to share the lock now and
+// then (see vmContext), so a busy loop cannot freeze the others.
+package lua
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"sockplay/sock"
+)
+
+// Version is sockplay's version, printed by --version and the banner.
+const Version = "0.1.0"
+
+// Options are the host's connections to the outside world. Every field has
+// a default, so tests replace only what they look at.
+type Options struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Table  *sock.Table // default: a new table
+	// Resolve turns a host name into addresses; default: the system's
+	// resolver rules (/etc/hosts, then /etc/resolv.conf).
+	Resolve Resolver
+}
+
+// Host is one Lua world with its tasks and sockets.
+type Host struct {
+	L     *glua.LState // the main state; tasks run on threads of it
+	table *sock.Table
+	out   *Console
+	errw  *Console
+	stdin io.Reader
+	res   Resolver
+
+	gil     sync.Mutex   // the interpreter lock
+	waiters atomic.Int32 // goroutines waiting for the lock
+
+	ctx    context.Context // cancelled when the host closes
+	cancel context.CancelFunc
+
+	tasks       taskRegistry
+	docs        map[*glua.LFunction]string   // help text of every registered function
+	builtin     map[*glua.LFunction]struct{} // gopher-lua's own functions
+	stdinReader *bufio.Reader
+	modDocs     map[string]string
+	bufs        map[int]*readBuffer // bytes read past a line or delimiter, per fd
+	tracer      *traceSink
+	exitCode    atomic.Int32
+	exiting     atomic.Bool
+	failed      atomic.Bool // an uncaught error ended some task
+	closed      atomic.Bool
+}
+
+// New builds a host with the standard libraries and sockplay's modules.
+func New(opts Options) *Host {
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Table == nil {
+		opts.Table = sock.NewTable()
+	}
+	if opts.Resolve == nil {
+		opts.Resolve = SystemResolver
+	}
+	h := &Host{
+		table:   opts.Table,
+		stdin:   opts.Stdin,
+		res:     opts.Resolve,
+		docs:    map[*glua.LFunction]string{},
+		modDocs: map[string]string{},
+		bufs:    map[int]*readBuffer{},
+	}
+	h.out = NewConsole(opts.Stdout)
+	h.errw = NewConsole(opts.Stderr)
+	if c, ok := opts.Stderr.(*Console); ok {
+		h.errw = c
+	}
+	if c, ok := opts.Stdout.(*Console); ok {
+		h.out = c
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.tasks.init()
+	h.L = glua.NewState(glua.Options{
+		// Small registries that grow on demand keep a thread (one per task)
+		// near 6 KiB instead of 100 KiB; the larger maximum lets unpack and
+		// table.concat of big tables work.
+		RegistrySize:        256,
+		RegistryGrowStep:    128,
+		RegistryMaxSize:     1 << 20,
+		CallStackSize:       256,
+		MinimizeStackMemory: true,
+	})
+	h.gil.Lock() // the host is built under the lock like any Lua code
+	defer h.gil.Unlock()
+	h.installBase()
+	for _, m := range allModules() {
+		m.open(h)
+	}
+	return h
+}
+
+// Table is the host's socket table.
+func (h *Host) Table() *sock.Table { return h.table }
+
+// Stdout and Stderr are the consoles every Lua output goes through.
+func (h *Host) Stdout() *Console { return h.out }
+func (h *Host) Stderr() *Console { return h.errw }
+
+// lock takes the interpreter lock for the Lua state L after a wait.
+func (h *Host) lock(L *glua.LState) {
+	h.waiters.Add(1)
+	h.gil.Lock()
+	h.waiters.Add(-1)
+	if L != nil {
+		L.G.CurrentThread = L // coroutine.running() is per task
+	}
+}
+
+func (h *Host) unlock() { h.gil.Unlock() }
+
+// blocking runs fn with the interpreter lock released, under the calling
+// task's context, and marks the task as waiting on what.
+func (h *Host) blocking(L *glua.LState, what string, fn func(ctx context.Context)) {
+	t := h.taskOf(L)
+	ctx := h.ctx
+	if t != nil {
+		ctx = t.ctx
+		t.setWaiting(what)
+	}
+	h.unlock()
+	fn(ctx)
+	h.lock(L)
+	if t != nil {
+		t.setWaiting("")
+	}
+}
+
+// yieldLock lets waiting goroutines take the lock. Called between VM
+// instructions, where the state is consistent.
+func (h *Host) yieldLock() {
+	h.gil.Unlock()
+	h.gil.Lock()
+}
+
+// vmContext is the context a task's VM checks before every instruction.
+// Besides cancellation it counts instructions, and every few thousand, when
+// other tasks wait for the lock, hands the lock over: cooperative
+// scheduling for code that blocks, fair sharing for code that never does.
+type vmContext struct {
+	context.Context
+	h *Host
+	n uint32
+}
+
+func (c *vmContext) Done() <-chan struct{} {
+	c.n++
+	if c.n&4095 == 0 && c.h.waiters.Load() > 0 {
+		c.h.yieldLock()
+	}
+	return c.Context.Done()
+}
+
+// Err words a cancellation the way a user reads it.
+func (c *vmContext) Err() error {
+	if err := c.Context.Err(); err != nil {
+		if cause := context.Cause(c.Context); cause != nil && cause != err {
+			return cause
+		}
+		return errInterrupted
+	}
+	return nil
+}
+
+var (
+	errInterrupted = errors.New("interrupted")
+	errKilled      = errors.New("killed")
+	errExit        = errors.New("exit")
+)
+
+// Close ends every task and closes every socket the host opened. It is safe
+// to call more than once.
+func (h *Host) Close() {
+	if h.closed.Swap(true) {
+		return
+	}
+	h.cancel()
+	h.tasks.killAll(errInterrupted)
+	h.tasks.waitAll(nil)
+	if h.tracer != nil {
+		h.tracer.stop()
+	}
+	h.table.SetTracer(nil)
+	h.table.CloseAll()
+	h.out.Flush()
+	h.errw.Flush()
+}
+
+// ExitCode is the status a run ended with: os.exit's argument, or 1 when an
+// uncaught error ended a task.
+func (h *Host) ExitCode() int {
+	if h.exiting.Load() {
+		return int(h.exitCode.Load())
+	}
+	if h.failed.Load() {
+		return 1
+	}
+	return 0
+}
+
+// Exiting reports whether os.exit was called.
+func (h *Host) Exiting() bool { return h.exiting.Load() }
+
+// Interrupt cancels every task, as Ctrl-C does to a script.
+func (h *Host) Interrupt() { h.tasks.killAll(errInterrupted) }
+
+// SetScriptPath makes require find modules beside the script, and in its
+// lib/ folder, before the defaults.
+func (h *Host) SetScriptPath(script string) {
+	dir := filepath.Dir(script)
+	h.withLock(func() {
+		pkg := h.L.GetGlobal("package").(*glua.LTable)
+		old := glua.LVAsString(pkg.RawGetString("path"))
+		p := filepath.Join(dir, "?.lua") + ";" + filepath.Join(dir, "lib", "?.lua")
+		if !strings.Contains(old, p) {
+			pkg.RawSetString("path", glua.LString(p+";"+old))
+		}
+	})
+}
+
+// SetArgs sets the global arg table the way the lua command does: arg[0] is
+// the script, arg[1..] its arguments, and arg[-1] the program.
+func (h *Host) SetArgs(program, script string, args []string) {
+	h.withLock(func() {
+		t := h.L.NewTable()
+		t.RawSetInt(-1, glua.LString(program))
+		t.RawSetInt(0, glua.LString(script))
+		for i, a := range args {
+			t.RawSetInt(i+1, glua.LString(a))
+		}
+		h.L.SetGlobal("arg", t)
+	})
+}
+
+// withLock runs fn holding the interpreter lock.
+func (h *Host) withLock(fn func()) {
+	h.lock(nil)
+	defer h.unlock()
+	fn()
+}
+
+// Eval compiles and runs a chunk as a foreground task and waits for it. It
+// returns the chunk's results converted to strings by the caller's printer.
+func (h *Host) Eval(ctx context.Context, name, src string) ([]glua.LValue, error) {
+	h.lock(nil)
+	fn, err := h.L.Load(strings.NewReader(src), name)
+	if err != nil {
+		h.unlock()
+		return nil, err
+	}
+	t := h.startTask(ctx, fn, nil, "main", true)
+	h.unlock()
+	<-t.done
+	return t.results, t.err
+}
+
+// RunFile runs a script file as the main task and waits for it (but not for
+// the tasks it spawned: see Wait).
+func (h *Host) RunFile(ctx context.Context, path string) error {
+	var src []byte
+	var err error
+	name := path
+	if path == "-" {
+		src, err = io.ReadAll(h.stdin)
+		name = "stdin"
+	} else {
+		src, err = os.ReadFile(path)
+		name = filepath.Base(path)
+		if strings.HasPrefix(path, "./") || !filepath.IsAbs(path) {
+			name = path
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", path, pathError(err))
+	}
+	if len(src) > 0 && src[0] == '#' { // a #! line, as lua allows
+		if i := strings.IndexByte(string(src), '\n'); i >= 0 {
+			src = append([]byte("--"), src[i:]...)
+		}
+	}
+	_, err = h.Eval(ctx, name, string(src))
+	return err
+}
+
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Wait blocks until every task has ended or ctx is done.
+func (h *Host) Wait(ctx context.Context) { h.tasks.waitAll(ctx) }
+
+// Tasks counts the tasks still running (not counting daemons).
+func (h *Host) Tasks() int { return h.tasks.live() }
+
+// FormatError renders an error from Eval for a user: the message with its
+// traceback, and no Go stack.
+func FormatError(err error) string {
+	var ae *glua.ApiError
+	if errors.As(err, &ae) {
+		msg := ae.Object.String()
+		if ae.Type == glua.ApiErrorSyntax {
+			return strings.TrimSpace(msg)
+		}
+		if ae.StackTrace != "" {
+			return msg + "\n" + cleanTraceback(ae.StackTrace)
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+// cleanTraceback drops the frames of the host's own Go functions that say
+// nothing to a Lua user.
+func cleanTraceback(tb string) string {
+	lines := strings.Split(strings.TrimRight(tb, "\n"), "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if strings.Contains(l, "[G]: ?") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,1070 @@
+package lua
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"sockplay/sock"
+)
+
+// The sock module: BSD-style calls on integer fds, and the same calls as
+// methods of socket objects (sock.tcp(), sock.dial_tcp() ...).
+//
+// One error rule: a mistake in the script raises ("bad argument #2 to
+// 'connect' (number expected, got nil)"); a failure of the world returns
+// nil, message, code ("connection refused", "ECONNREFUSED").
+
+const socketType = "sock.socket"
+
+// defaultReadSize is what read(fd) asks for with no size: "whatever has
+// arrived", up to this much.
+const defaultReadSize = 64 * 1024
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, defaultReadSize); return &b }}
+
+// readBuffer holds bytes read past what a line or delimiter read returned.
+type readBuffer struct {
+	s    *sock.Socket
+	data []byte
+}
+
+// sockObj is the userdata behind a socket object.
+type sockObj struct{ s *sock.Socket }
+
+func openSock(h *Host) {
+	fns := h.sockFuncs()
+	m := h.newModule("sock", "sockets on real kernel fds: the BSD calls on integer fds, and socket objects", fns)
+	h.addFuncs(m, []fn{
+		{"tcp", h.objCtor(sock.TCP), "sock.tcp() -> socket  -- a new TCP/IPv4 socket object (s.fd is its fd)"},
+		{"udp", h.objCtor(sock.UDP), "sock.udp() -> socket  -- a new UDP/IPv4 socket object"},
+		{"tcp6", h.objCtor(sock.TCP6), "sock.tcp6() -> socket  -- a new TCP/IPv6 socket object"},
+		{"udp6", h.objCtor(sock.UDP6), "sock.udp6() -> socket  -- a new UDP/IPv6 socket object"},
+		{"wrap", h.sockWrap, "sock.wrap(fd) -> socket  -- the object form of an fd"},
+		{"listen_tcp", h.sockListenTCP, "sock.listen_tcp(host, port [, backlog]) -> socket | nil, msg, code  -- socket, reuseaddr, bind and listen in one call"},
+		{"dial_tcp", h.sockDialTCP, "sock.dial_tcp(host, port [, timeout]) -> socket | nil, msg, code  -- resolve, socket and connect in one call"},
+		{"bind_udp", h.sockBindUDP, "sock.bind_udp(host, port) -> socket | nil, msg, code  -- a UDP socket bound to host:port"},
+		{"options", h.sockOptions, "sock.options() -> {name = description}  -- the socket options setopt and getopt know"},
+	})
+
+	// Methods are the module's functions with the object in place of the
+	// fd; accept returns an object rather than an fd.
+	mt := h.L.NewTypeMetatable(socketType)
+	methods := h.L.NewTable()
+	h.addFuncs(methods, fns)
+	h.addFuncs(methods, []fn{
+		{"accept", h.sockAcceptObj, "s:accept() -> socket, host, port | nil, msg, code  -- accept a connection as a socket object"},
+		{"impair", h.sockImpair, "s:impair(opts | nil)  -- see sock.impair"},
+	})
+	mt.RawSetString("__index", h.L.NewFunction(func(L *glua.LState) int {
+		o := checkObj(L, 1)
+		switch k := L.CheckString(2); k {
+		case "fd":
+			L.Push(glua.LNumber(o.s.FD))
+		case "kind":
+			L.Push(glua.LString(o.s.Kind.String()))
+		default:
+			L.Push(methods.RawGetString(k))
+		}
+		return 1
+	}))
+	mt.RawSetString("__tostring", h.L.NewFunction(func(L *glua.LState) int {
+		L.Push(glua.LString(SocketString(checkObj(L, 1).s)))
+		return 1
+	}))
+	mt.RawSetString("__eq", h.L.NewFunction(func(L *glua.LState) int {
+		a, b := checkObj(L, 1), checkObj(L, 2)
+		L.Push(glua.LBool(a.s == b.s))
+		return 1
+	}))
+}
+
+func (h *Host) sockFuncs() []fn {
+	return []fn{
+		{"open", h.sockOpen, "sock.open(kind) -> fd | nil, msg, code  -- socket(2): kind is \"tcp\", \"udp\", \"tcp6\" or \"udp6\"; the fd is the kernel's"},
+		{"bind", h.sockBind, "sock.bind(fd, host, port) -> true | nil, msg, code  -- give the socket a local address (port 0: any free port)"},
+		{"listen", h.sockListen, "sock.listen(fd [, backlog]) -> true | nil, msg, code  -- make a TCP socket accept connections; backlog bounds the accept queue (default 128)"},
+		{"accept", h.sockAccept, "sock.accept(fd) -> cfd, host, port | nil, msg, code  -- wait for a connection; returns the new fd and the peer"},
+		{"connect", h.sockConnect, "sock.connect(fd, host, port) -> true | nil, msg, code  -- connect (TCP: the handshake); a name is resolved and each address tried"},
+		{"read", h.sockRead, "sock.read(fd [, n | \"l\" | \"L\" | \"a\"]) -> data | nil, msg, code  -- n: whatever has arrived, 1..n bytes (read(2)); \"l\"/\"L\": a line without/with its newline; \"a\": all until end of stream"},
+		{"read_exact", h.sockReadExact, "sock.read_exact(fd, n) -> data | nil, msg, code, partial  -- exactly n bytes"},
+		{"read_line", h.sockReadLine, "sock.read_line(fd [, keep_newline]) -> line | nil, msg, code, partial  -- one line; \\r\\n or \\n ends it"},
+		{"read_until", h.sockReadUntil, "sock.read_until(fd, delim [, max]) -> data | nil, msg, code, partial  -- bytes up to and including delim (\"\\r\\n\\r\\n\" ends HTTP headers)"},
+		{"read_all", h.sockReadAll, "sock.read_all(fd) -> data | nil, msg, code, partial  -- everything until the peer closes"},
+		{"write", h.sockWrite, "sock.write(fd, data) -> n | nil, msg, code, n_sent  -- send every byte (loops over partial writes); UDP: one datagram"},
+		{"sendto", h.sockSendTo, "sock.sendto(fd, data, host, port) -> n | nil, msg, code  -- send one datagram to host:port"},
+		{"recvfrom", h.sockRecvFrom, "sock.recvfrom(fd [, max]) -> data, host, port, full_size | nil, msg, code  -- one datagram and its sender; full_size is set when it was truncated to max"},
+		{"shutdown", h.sockShutdown, "sock.shutdown(fd, \"r\" | \"w\" | \"rw\") -> true | nil, msg, code  -- close one direction; \"w\" sends FIN, the peer reads end of stream"},
+		{"close", h.sockClose, "sock.close(fd) -> true | nil, msg, code  -- close the fd"},
+		{"getsockname", h.sockGetsockname, "sock.getsockname(fd) -> host, port | nil, msg, code  -- the local address"},
+		{"getpeername", h.sockGetpeername, "sock.getpeername(fd) -> host, port | nil, msg, code  -- the peer's address (ENOTCONN when not connected)"},
+		{"setopt", h.sockSetopt, "sock.setopt(fd, name, value) -> true | nil, msg, code  -- set a socket option; sock.options() lists them"},
+		{"getopt", h.sockGetopt, "sock.getopt(fd, name) -> value | nil, msg, code  -- read a socket option"},
+		{"settimeout", h.sockSettimeout, "sock.settimeout(fd, seconds | nil) -> true  -- bound every later blocking call on fd; nil waits for ever"},
+		{"poll", h.sockPoll, "sock.poll(fds, events [, timeout]) -> readable, writable  -- which fds are ready; events \"r\", \"w\" or \"rw\"; no 1024-fd limit"},
+		{"impair", h.sockImpair, "sock.impair(fd, {loss=, duplicate=, reorder=, delay=, jitter=, seed=} | nil) -> true  -- drop, duplicate, reorder and delay this UDP socket's outgoing datagrams"},
+		{"info", h.sockInfo, "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, ...} | nil, msg, code  -- the kernel's view of one socket"},
+	}
+}
+
+// pushFail pushes the world-failure triple nil, message, code.
+func pushFail(L *glua.LState, err error) int {
+	L.Push(glua.LNil)
+	L.Push(glua.LString(sock.Message(err)))
+	L.Push(glua.LString(sock.Code(err)))
+	return 3
+}
+
+// SocketString is a socket's short printed form:
+// <tcp fd=7 ESTABLISHED 127.0.0.1:41234 -> 127.0.0.1:8080>
+func SocketString(s *sock.Socket) string {
+	info := s.Info()
+	var b strings.Builder
+	fmt.Fprintf(&b, "<%s fd=%d %s", s.Kind, s.FD, info.State)
+	if info.Local.IsValid() && (info.Local.Port() != 0 || info.Peer.IsValid()) {
+		b.WriteString(" " + info.Local.String())
+	}
+	if info.Peer.IsValid() {
+		b.WriteString(" -> " + info.Peer.String())
+	}
+	b.WriteString(">")
+	return b.String()
+}
+
+func checkObj(L *glua.LState, n int) *sockObj {
+	if ud, ok := L.Get(n).(*glua.LUserData); ok {
+		if o, ok := ud.Value.(*sockObj); ok {
+			return o
+		}
+	}
+	L.ArgError(n, "socket expected, got "+L.Get(n).Type().String())
+	return nil
+}
+
+func (h *Host) newObj(L *glua.LState, s *sock.Socket) glua.LValue {
+	ud := L.NewUserData()
+	ud.Value = &sockObj{s: s}
+	ud.Metatable = L.GetTypeMetatable(socketType)
+	return ud
+}
+
+// checkSock reads argument n as an fd or a socket object. A wrong type
+// raises; an fd that is not open is a failure of the world (EBADF).
+func (h *Host) checkSock(L *glua.LState, n int) (*sock.Socket, error) {
+	switch v := L.Get(n).(type) {
+	case glua.LNumber:
+		fd := int(v)
+		if float64(fd) != float64(v) {
+			L.ArgError(n, "fd must be an integer")
+		}
+		return h.table.Get(fd)
+	case *glua.LUserData:
+		if o, ok := v.Value.(*sockObj); ok {
+			if o.s.Closed() {
+				return nil, &sock.Error{Code: "EBADF", Msg: fmt.Sprintf("bad file descriptor (fd %d is closed)", o.s.FD), Errno: unix.EBADF}
+			}
+			return o.s, nil
+		}
+	}
+	L.ArgError(n, "fd expected, got "+L.Get(n).Type().String())
+	return nil, nil
+}
+
+func checkPort(L *glua.LState, n int) int {
+	p := L.CheckInt(n)
+	if p < 0 || p > 65535 {
+		L.ArgError(n, fmt.Sprintf("port %d out of range 0-65535", p))
+	}
+	return p
+}
+
+// resolve turns host into the addresses to try for a socket of kind k. A
+// numeric address needs no lookup; a name blocks (other tasks run).
+func (h *Host) resolve(L *glua.LState, k sock.Kind, host string, port int) ([]netip.AddrPort, error) {
+	if ap, err := sock.ParseAddr(host, port); err == nil {
+		return []netip.AddrPort{ap}, nil
+	}
+	if strings.ContainsAny(host, " /\\\t") || host == "" {
+		return nil, &sock.Error{Op: "getaddrinfo", Code: "EAI_NONAME", Msg: fmt.Sprintf("%q is neither an address nor a host name", host)}
+	}
+	var addrs []netip.Addr
+	var err error
+	h.blocking(L, "resolve "+host, func(ctx context.Context) {
+		addrs, err = h.res(ctx, host, k.IPv6())
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(addrs) == 0 {
+		return nil, &sock.Error{Op: "getaddrinfo", Code: "EAI_NODATA", Msg: "no address of the right family for " + host}
+	}
+	out := make([]netip.AddrPort, len(addrs))
+	for i, a := range addrs {
+		out[i] = netip.AddrPortFrom(a, uint16(port))
+	}
+	return out, nil
+}
+
+func (h *Host) sockOpen(L *glua.LState) int {
+	kind, err := sock.ParseKind(L.CheckString(1))
+	if err != nil {
+		L.ArgError(1, err.Error())
+	}
+	s, err := h.table.Open(h.taskCtx(L), kind)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LNumber(s.FD))
+	return 1
+}
+
+func (h *Host) objCtor(kind sock.Kind) glua.LGFunction {
+	return func(L *glua.LState) int {
+		s, err := h.table.Open(h.taskCtx(L), kind)
+		if err != nil {
+			return pushFail(L, err)
+		}
+		L.Push(h.newObj(L, s))
+		return 1
+	}
+}
+
+func (h *Host) sockWrap(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(h.newObj(L, s))
+	return 1
+}
+
+func (h *Host) sockBind(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	host := L.CheckString(2)
+	port := checkPort(L, 3)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	addrs, err := h.resolve(L, s.Kind, host, port)
+	if err == nil {
+		err = s.Bind(addrs[0])
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func (h *Host) sockListen(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	backlog := L.OptInt(2, 128)
+	if backlog < 0 {
+		L.ArgError(2, fmt.Sprintf("backlog %d is negative", backlog))
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if err := s.Listen(backlog); err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func (h *Host) accept(L *glua.LState) (*sock.Socket, netip.AddrPort, error) {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	var c *sock.Socket
+	var peer netip.AddrPort
+	h.blocking(L, fmt.Sprintf("accept fd %d", s.FD), func(ctx context.Context) {
+		c, peer, err = s.Accept(ctx)
+	})
+	h.checkCancelled(L, err)
+	return c, peer, err
+}
+
+func (h *Host) sockAccept(L *glua.LState) int {
+	c, peer, err := h.accept(L)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LNumber(c.FD))
+	L.Push(glua.LString(peer.Addr().String()))
+	L.Push(glua.LNumber(peer.Port()))
+	return 3
+}
+
+func (h *Host) sockAcceptObj(L *glua.LState) int {
+	c, peer, err := h.accept(L)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(h.newObj(L, c))
+	L.Push(glua.LString(peer.Addr().String()))
+	L.Push(glua.LNumber(peer.Port()))
+	return 3
+}
+
+// checkCancelled raises when a blocking call ended because the task itself
+// was cancelled (killed, Ctrl-C, exit): the task must stop, not retry.
+func (h *Host) checkCancelled(L *glua.LState, err error) {
+	if err != nil && sock.Code(err) == "ECANCELED" && h.taskCtx(L).Err() != nil {
+		h.raiseCancelled(L)
+	}
+}
+
+func (h *Host) connect(L *glua.LState, s *sock.Socket, host string, port int) error {
+	addrs, err := h.resolve(L, s.Kind, host, port)
+	if err != nil {
+		h.checkCancelled(L, err)
+		return err
+	}
+	for _, a := range addrs {
+		h.blocking(L, fmt.Sprintf("connect fd %d to %s", s.FD, a), func(ctx context.Context) {
+			err = s.Connect(ctx, a)
+		})
+		h.checkCancelled(L, err)
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (h *Host) sockConnect(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	host := L.CheckString(2)
+	port := checkPort(L, 3)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if err := h.connect(L, s, host, port); err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+// buffer returns the read buffer of s, creating it.
+func (h *Host) buffer(s *sock.Socket) *readBuffer {
+	b := h.bufs[s.FD]
+	if b == nil || b.s != s {
+		b = &readBuffer{s: s}
+		h.bufs[s.FD] = b
+	}
+	return b
+}
+
+// fill reads what has arrived (at most max bytes) and appends it to b.
+func (h *Host) fill(L *glua.LState, b *readBuffer, max int) error {
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:min(max, len(*bp))]
+	var n int
+	var err error
+	h.blocking(L, fmt.Sprintf("read fd %d", b.s.FD), func(ctx context.Context) {
+		n, err = b.s.Read(ctx, buf)
+	})
+	b.data = append(b.data, buf[:n]...)
+	readBufs.Put(bp)
+	h.checkCancelled(L, err)
+	return err
+}
+
+func (h *Host) sockRead(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	switch v := L.Get(2).(type) {
+	case *glua.LNilType:
+		if err != nil {
+			return pushFail(L, err)
+		}
+		return h.readSome(L, s, defaultReadSize)
+	case glua.LNumber:
+		n := int(v)
+		if n < 0 {
+			L.ArgError(2, fmt.Sprintf("size %d is negative", n))
+		}
+		if err != nil {
+			return pushFail(L, err)
+		}
+		return h.readSome(L, s, n)
+	case glua.LString:
+		if err != nil {
+			return pushFail(L, err)
+		}
+		switch strings.TrimPrefix(string(v), "*") {
+		case "l":
+			return h.readDelim(L, s, "\n", false, 0)
+		case "L":
+			return h.readDelim(L, s, "\n", true, 0)
+		case "a":
+			return h.readAll(L, s)
+		}
+		L.ArgError(2, fmt.Sprintf("invalid format %q (want a size, \"l\", \"L\" or \"a\")", string(v)))
+	default:
+		L.ArgError(2, "size or format expected, got "+v.Type().String())
+	}
+	return 0
+}
+
+// readSome is read(2): what is buffered, else what arrives next, 1..n bytes.
+func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
+	if n == 0 {
+		L.Push(glua.LString(""))
+		return 1
+	}
+	if b := h.bufs[s.FD]; b != nil && b.s == s && len(b.data) > 0 {
+		k := min(n, len(b.data))
+		L.Push(glua.LString(b.data[:k]))
+		b.data = b.data[k:]
+		return 1
+	}
+	if !s.Kind.Stream() {
+		data, _, _, err := h.recvDatagram(L, s, n)
+		if err != nil && sock.Code(err) != "EMSGSIZE" {
+			return pushFail(L, err)
+		}
+		L.Push(glua.LString(data))
+		return 1
+	}
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := (*bp)[:min(n, len(*bp))]
+	var got int
+	var err error
+	h.blocking(L, fmt.Sprintf("read fd %d", s.FD), func(ctx context.Context) {
+		got, err = s.Read(ctx, buf)
+	})
+	h.checkCancelled(L, err)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LString(buf[:got]))
+	return 1
+}
+
+// failPartial pushes nil, msg, code, partial: the bytes read before the
+// failure are handed back, not lost.
+func failPartial(L *glua.LState, err error, partial []byte) int {
+	pushFail(L, err)
+	L.Push(glua.LString(partial))
+	return 4
+}
+
+func (h *Host) sockReadExact(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	n := L.CheckInt(2)
+	if n < 0 {
+		L.ArgError(2, fmt.Sprintf("size %d is negative", n))
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	b := h.buffer(s)
+	for len(b.data) < n {
+		if err := h.fill(L, b, n-len(b.data)); err != nil {
+			partial := b.data
+			b.data = nil
+			return failPartial(L, err, partial)
+		}
+	}
+	L.Push(glua.LString(b.data[:n]))
+	b.data = b.data[n:]
+	return 1
+}
+
+func (h *Host) sockReadLine(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	keep := L.OptBool(2, false)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	return h.readDelim(L, s, "\n", keep, 0)
+}
+
+func (h *Host) sockReadUntil(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	delim := L.CheckString(2)
+	if delim == "" {
+		L.ArgError(2, "delimiter must not be empty")
+	}
+	max := L.OptInt(3, 0)
+	if max < 0 {
+		L.ArgError(3, "max must not be negative")
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	return h.readDelim(L, s, delim, true, max)
+}
+
+// errTooLong is read_until's answer when max bytes came without delim.
+var errTooLong = &sock.Error{Code: "ENOBUFS", Msg: "delimiter not found within the size limit"}
+
+// readDelim returns the bytes up to delim. For lines (delim "\n" and keep
+// false) a trailing \r goes too. At end of stream a last line without its
+// newline is returned like any other.
+func (h *Host) readDelim(L *glua.LState, s *sock.Socket, delim string, keep bool, max int) int {
+	b := h.buffer(s)
+	d := []byte(delim)
+	scanned := 0
+	for {
+		if i := bytes.Index(b.data[scanned:], d); i >= 0 {
+			end := scanned + i + len(d)
+			out := b.data[:end]
+			b.data = b.data[end:]
+			if !keep {
+				out = bytes.TrimSuffix(out[:len(out)-len(d)], []byte("\r"))
+			}
+			L.Push(glua.LString(out))
+			return 1
+		}
+		if max > 0 && len(b.data) >= max {
+			partial := b.data
+			b.data = nil
+			return failPartial(L, errTooLong, partial)
+		}
+		scanned = max0(len(b.data) - len(d) + 1)
+		err := h.fill(L, b, defaultReadSize)
+		if err != nil {
+			partial := b.data
+			b.data = nil
+			if sock.Code(err) == "EOF" && len(partial) > 0 && delim == "\n" {
+				L.Push(glua.LString(partial)) // a last line with no newline
+				return 1
+			}
+			return failPartial(L, err, partial)
+		}
+	}
+}
+
+func max0(n int) int {
+	if n < 0 {
+		return 0
+	}
+	return n
+}
+
+func (h *Host) sockReadAll(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	return h.readAll(L, s)
+}
+
+// readAll reads until end of stream, which here is success.
+func (h *Host) readAll(L *glua.LState, s *sock.Socket) int {
+	b := h.buffer(s)
+	for {
+		err := h.fill(L, b, defaultReadSize)
+		if err == nil {
+			continue
+		}
+		data := b.data
+		b.data = nil
+		if sock.Code(err) == "EOF" {
+			L.Push(glua.LString(data))
+			return 1
+		}
+		return failPartial(L, err, data)
+	}
+}
+
+func (h *Host) sockWrite(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	data := L.CheckString(2)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	var n int
+	p := []byte(data)
+	h.blocking(L, fmt.Sprintf("write fd %d", s.FD), func(ctx context.Context) {
+		n, err = s.Write(ctx, p)
+	})
+	h.checkCancelled(L, err)
+	if err != nil {
+		pushFail(L, err)
+		L.Push(glua.LNumber(n))
+		return 4
+	}
+	L.Push(glua.LNumber(n))
+	return 1
+}
+
+func (h *Host) sockSendTo(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	data := L.CheckString(2)
+	host := L.CheckString(3)
+	port := checkPort(L, 4)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	addrs, err := h.resolve(L, s.Kind, host, port)
+	if err != nil {
+		h.checkCancelled(L, err)
+		return pushFail(L, err)
+	}
+	var n int
+	p := []byte(data)
+	h.blocking(L, fmt.Sprintf("sendto fd %d", s.FD), func(ctx context.Context) {
+		n, err = s.SendTo(ctx, p, addrs[0])
+	})
+	h.checkCancelled(L, err)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LNumber(n))
+	return 1
+}
+
+// recvDatagram receives one datagram of at most max bytes.
+func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data []byte, from netip.AddrPort, size int, err error) {
+	var buf []byte
+	var bp *[]byte
+	if max <= defaultReadSize {
+		bp = readBufs.Get().(*[]byte)
+		buf = (*bp)[:max]
+		defer readBufs.Put(bp)
+	} else {
+		buf = make([]byte, max)
+	}
+	var n int
+	h.blocking(L, fmt.Sprintf("recvfrom fd %d", s.FD), func(ctx context.Context) {
+		n, from, size, err = s.RecvFrom(ctx, buf)
+	})
+	h.checkCancelled(L, err)
+	if err != nil {
+		return nil, from, 0, err
+	}
+	return append([]byte(nil), buf[:n]...), from, size, nil
+}
+
+func (h *Host) sockRecvFrom(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	max := L.OptInt(2, defaultReadSize)
+	if max < 0 {
+		L.ArgError(2, fmt.Sprintf("size %d is negative", max))
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	data, from, size, err := h.recvDatagram(L, s, max)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LString(data))
+	L.Push(glua.LString(from.Addr().String()))
+	L.Push(glua.LNumber(from.Port()))
+	if size > len(data) {
+		L.Push(glua.LNumber(size))
+		return 4
+	}
+	return 3
+}
+
+func (h *Host) sockShutdown(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	how := L.OptString(2, "rw")
+	switch how {
+	case "r", "w", "rw":
+	default:
+		L.ArgError(2, fmt.Sprintf("how must be \"r\", \"w\" or \"rw\", not %q", how))
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if err := s.Shutdown(how); err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func (h *Host) sockClose(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if b := h.bufs[s.FD]; b != nil && b.s == s {
+		delete(h.bufs, s.FD)
+	}
+	if err := s.Close(); err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func pushAddr(L *glua.LState, ap netip.AddrPort, err error) int {
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LString(ap.Addr().String()))
+	L.Push(glua.LNumber(ap.Port()))
+	return 2
+}
+
+func (h *Host) sockGetsockname(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	ap, err := s.LocalAddr()
+	return pushAddr(L, ap, err)
+}
+
+func (h *Host) sockGetpeername(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	ap, err := s.PeerAddr()
+	return pushAddr(L, ap, err)
+}
+
+// boolOptions are the options Lua sees as booleans.
+var boolOptions = map[string]bool{"reuseaddr": true, "reuseport": true, "nodelay": true, "keepalive": true, "broadcast": true}
+
+func checkOption(L *glua.LState, n int) string {
+	name := L.CheckString(n)
+	if sock.OptionDoc(name) == "" {
+		L.ArgError(n, fmt.Sprintf("unknown option %q (known: %s)", name, strings.Join(sock.OptionNames(), ", ")))
+	}
+	return name
+}
+
+func (h *Host) sockSetopt(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	name := checkOption(L, 2)
+	var v int
+	switch val := L.Get(3).(type) {
+	case glua.LBool:
+		if val {
+			v = 1
+		} else if name == "linger" {
+			v = -1
+		}
+	case glua.LNumber:
+		v = int(val)
+	default:
+		L.ArgError(3, "number or boolean expected, got "+val.Type().String())
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if err := s.SetOption(name, v); err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func (h *Host) sockGetopt(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	name := checkOption(L, 2)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	v, err := s.Option(name)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	switch {
+	case boolOptions[name]:
+		L.Push(glua.LBool(v != 0))
+	case name == "linger" && v < 0:
+		L.Push(glua.LFalse)
+	default:
+		L.Push(glua.LNumber(v))
+	}
+	return 1
+}
+
+func (h *Host) sockOptions(L *glua.LState) int {
+	t := L.NewTable()
+	for _, n := range sock.OptionNames() {
+		t.RawSetString(n, glua.LString(sock.OptionDoc(n)))
+	}
+	L.Push(t)
+	return 1
+}
+
+func (h *Host) sockSettimeout(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	var d time.Duration
+	switch v := L.Get(2).(type) {
+	case *glua.LNilType:
+	case glua.LNumber:
+		if v < 0 {
+			L.ArgError(2, "seconds must not be negative")
+		}
+		d = time.Duration(float64(v) * float64(time.Second))
+	default:
+		L.ArgError(2, "number expected, got "+v.Type().String())
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	s.SetTimeout(d)
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func (h *Host) sockImpair(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	var im *sock.Impairment
+	switch v := L.Get(2).(type) {
+	case *glua.LNilType:
+	case *glua.LTable:
+		im = &sock.Impairment{}
+		num := func(key string) float64 {
+			switch x := v.RawGetString(key).(type) {
+			case glua.LNumber:
+				return float64(x)
+			case *glua.LNilType:
+				return 0
+			default:
+				L.ArgError(2, fmt.Sprintf("field %q: number expected, got %s", key, x.Type()))
+			}
+			return 0
+		}
+		v.ForEach(func(k, _ glua.LValue) {
+			switch k.String() {
+			case "loss", "duplicate", "reorder", "delay", "jitter", "seed":
+			default:
+				L.ArgError(2, fmt.Sprintf("unknown field %q (known: loss, duplicate, reorder, delay, jitter, seed)", k.String()))
+			}
+		})
+		im.Loss, im.Duplicate, im.Reorder = num("loss"), num("duplicate"), num("reorder")
+		for _, p := range []struct {
+			name string
+			v    float64
+		}{{"loss", im.Loss}, {"duplicate", im.Duplicate}, {"reorder", im.Reorder}} {
+			if p.v < 0 || p.v > 1 {
+				L.ArgError(2, fmt.Sprintf("%s must be between 0 and 1, not %g", p.name, p.v))
+			}
+		}
+		im.Delay = time.Duration(num("delay") * float64(time.Second))
+		im.Jitter = time.Duration(num("jitter") * float64(time.Second))
+		if im.Delay < 0 || im.Jitter < 0 {
+			L.ArgError(2, "delay and jitter must not be negative")
+		}
+		im.Seed = uint64(num("seed"))
+	default:
+		L.ArgError(2, "table or nil expected, got "+v.Type().String())
+	}
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if s.Kind.Stream() {
+		L.ArgError(1, fmt.Sprintf("impairment applies to udp sockets; fd %d is %s", s.FD, s.Kind))
+	}
+	if err := s.Impair(im); err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+func (h *Host) sockInfo(L *glua.LState) int {
+	s, err := h.checkSock(L, 1)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	info := s.Info()
+	L.Push(socketInfoTable(L, s.FD, &info))
+	return 1
+}
+
+// sockPoll waits until one of the fds is ready. poll(2) has no FD_SETSIZE
+// limit; the wait is cut into slices so that a kill or Ctrl-C ends it.
+func (h *Host) sockPoll(L *glua.LState) int {
+	list := L.CheckTable(1)
+	events := L.OptString(2, "r")
+	var ev int16
+	for _, c := range events {
+		switch c {
+		case 'r':
+			ev |= unix.POLLIN
+		case 'w':
+			ev |= unix.POLLOUT
+		default:
+			L.ArgError(2, fmt.Sprintf("events must be \"r\", \"w\" or \"rw\", not %q", events))
+		}
+	}
+	timeout := -1.0
+	if v, ok := L.Get(3).(glua.LNumber); ok {
+		timeout = float64(v)
+	}
+	var values []glua.LValue
+	var pfds []unix.PollFd
+	buffered := map[int]bool{}
+	for i := 1; i <= list.Len(); i++ {
+		v := list.RawGetInt(i)
+		var s *sock.Socket
+		var err error
+		switch x := v.(type) {
+		case glua.LNumber:
+			s, err = h.table.Get(int(x))
+		case *glua.LUserData:
+			o, ok := x.Value.(*sockObj)
+			if !ok {
+				L.ArgError(1, fmt.Sprintf("item %d: fd expected, got userdata", i))
+			}
+			s = o.s
+		default:
+			L.ArgError(1, fmt.Sprintf("item %d: fd expected, got %s", i, v.Type()))
+		}
+		if err != nil || s.Closed() {
+			return pushFail(L, &sock.Error{Code: "EBADF", Msg: fmt.Sprintf("bad file descriptor (item %d is not an open socket)", i), Errno: unix.EBADF})
+		}
+		if b := h.bufs[s.FD]; b != nil && b.s == s && len(b.data) > 0 {
+			buffered[len(pfds)] = true
+		}
+		values = append(values, v)
+		pfds = append(pfds, unix.PollFd{Fd: int32(s.FD), Events: ev})
+	}
+	var err error
+	var cancelled bool
+	h.blocking(L, fmt.Sprintf("poll %d fds", len(pfds)), func(ctx context.Context) {
+		deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
+		for {
+			slice := 50
+			if len(buffered) > 0 {
+				slice = 0
+			}
+			if timeout >= 0 {
+				left := int(time.Until(deadline).Milliseconds())
+				slice = max(0, min(slice, left))
+			}
+			var n int
+			n, err = unix.Poll(pfds, slice)
+			if err == unix.EINTR {
+				err = nil
+				continue
+			}
+			if err != nil || n > 0 || len(buffered) > 0 {
+				return
+			}
+			if ctx.Err() != nil {
+				cancelled = true
+				return
+			}
+			if timeout >= 0 && !time.Now().Before(deadline) {
+				return
+			}
+		}
+	})
+	if cancelled {
+		h.raiseCancelled(L)
+	}
+	if err != nil {
+		return pushFail(L, &sock.Error{Op: "poll", Code: sock.Code(err), Msg: sock.Message(err)})
+	}
+	readable, writable := L.NewTable(), L.NewTable()
+	for i, p := range pfds {
+		if p.Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0 && ev&unix.POLLIN != 0 || buffered[i] {
+			readable.Append(values[i])
+		}
+		if p.Revents&(unix.POLLOUT|unix.POLLERR) != 0 && ev&unix.POLLOUT != 0 {
+			writable.Append(values[i])
+		}
+	}
+	L.Push(readable)
+	L.Push(writable)
+	return 2
+}
+
+// The one-call helpers.
+
+func (h *Host) sockListenTCP(L *glua.LState) int {
+	host := L.CheckString(1)
+	port := checkPort(L, 2)
+	backlog := L.OptInt(3, 128)
+	if backlog < 0 {
+		L.ArgError(3, "backlog must not be negative")
+	}
+	kind := sock.TCP
+	if strings.Contains(host, ":") {
+		kind = sock.TCP6
+	}
+	addrs, err := h.resolve(L, kind, host, port)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	s, err := h.table.Open(h.taskCtx(L), kind)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if err = s.SetOption("reuseaddr", 1); err == nil {
+		if err = s.Bind(addrs[0]); err == nil {
+			err = s.Listen(backlog)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return pushFail(L, err)
+	}
+	L.Push(h.newObj(L, s))
+	return 1
+}
+
+func (h *Host) sockDialTCP(L *glua.LState) int {
+	host := L.CheckString(1)
+	port := checkPort(L, 2)
+	timeout := float64(L.OptNumber(3, 0))
+	if timeout < 0 {
+		L.ArgError(3, "timeout must not be negative")
+	}
+	kind := sock.TCP
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && a.Is6() && !a.Is4In6() {
+		kind = sock.TCP6
+	}
+	s, err := h.table.Open(h.taskCtx(L), kind)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	s.SetTimeout(time.Duration(timeout * float64(time.Second)))
+	if err := h.connect(L, s, host, port); err != nil {
+		s.Close()
+		return pushFail(L, err)
+	}
+	L.Push(h.newObj(L, s))
+	return 1
+}
+
+func (h *Host) sockBindUDP(L *glua.LState) int {
+	host := L.CheckString(1)
+	port := checkPort(L, 2)
+	kind := sock.UDP
+	if strings.Contains(host, ":") {
+		kind = sock.UDP6
+	}
+	addrs, err := h.resolve(L, kind, host, port)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	s, err := h.table.Open(h.taskCtx(L), kind)
+	if err != nil {
+		return pushFail(L, err)
+	}
+	if err := s.Bind(addrs[0]); err != nil {
+		s.Close()
+		return pushFail(L, err)
+	}
+	L.Push(h.newObj(L, s))
+	return 1
+}
+
+var _ = errors.New

@@ -1,0 +1,453 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"sockplay/sock"
+)
+
+// Task is a Lua function running on its own goroutine and thread.
+type Task struct {
+	ID     int
+	Name   string
+	L      *glua.LState
+	Daemon bool // does not keep the process alive (the trace task)
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	state   string // running, waiting, done, failed, killed
+	waiting string // what a waiting task waits on: "accept fd 5"
+	started time.Time
+
+	results []glua.LValue
+	err     error
+}
+
+func (t *Task) setWaiting(what string) {
+	t.mu.Lock()
+	t.waiting = what
+	if what == "" {
+		t.state = "running"
+	} else {
+		t.state = "waiting"
+	}
+	t.mu.Unlock()
+}
+
+// State returns the task's state and what it waits on.
+func (t *Task) State() (state, waiting string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state, t.waiting
+}
+
+// Owner is the label the task's sockets carry in the descriptor table.
+func (t *Task) Owner() string {
+	if t.Name != "" && t.Name != fmt.Sprintf("task %d", t.ID) {
+		return fmt.Sprintf("task %d (%s)", t.ID, t.Name)
+	}
+	return fmt.Sprintf("task %d", t.ID)
+}
+
+// Kill cancels the task: what it waits on wakes, and its next instruction
+// raises.
+func (t *Task) Kill(cause error) { t.cancel(cause) }
+
+// Done is closed when the task has ended.
+func (t *Task) Done() <-chan struct{} { return t.done }
+
+type taskRegistry struct {
+	mu      sync.Mutex
+	nextID  int
+	byID    map[int]*Task
+	byState map[*glua.LState]*Task
+	all     sync.WaitGroup
+	changed chan struct{} // closed and replaced whenever a task ends
+}
+
+func (r *taskRegistry) init() {
+	r.byID = map[int]*Task{}
+	r.byState = map[*glua.LState]*Task{}
+	r.changed = make(chan struct{})
+}
+
+func (r *taskRegistry) add(t *Task) {
+	r.mu.Lock()
+	r.nextID++
+	t.ID = r.nextID
+	if t.Name == "" {
+		t.Name = fmt.Sprintf("task %d", t.ID)
+	}
+	r.byID[t.ID] = t
+	r.byState[t.L] = t
+	r.mu.Unlock()
+}
+
+func (r *taskRegistry) remove(t *Task) {
+	r.mu.Lock()
+	delete(r.byID, t.ID)
+	delete(r.byState, t.L)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+func (r *taskRegistry) list() []*Task {
+	r.mu.Lock()
+	out := make([]*Task, 0, len(r.byID))
+	for _, t := range r.byID {
+		out = append(out, t)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (r *taskRegistry) get(id int) *Task {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[id]
+}
+
+// live counts the tasks that keep the process alive.
+func (r *taskRegistry) live() int {
+	n := 0
+	for _, t := range r.list() {
+		if !t.Daemon {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *taskRegistry) killAll(cause error) {
+	for _, t := range r.list() {
+		t.Kill(cause)
+	}
+}
+
+// waitAll waits until no task but daemons runs, or ctx ends.
+func (r *taskRegistry) waitAll(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		n := 0
+		for _, t := range r.byID {
+			if !t.Daemon {
+				n++
+			}
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if ctx == nil {
+			<-ch
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// taskOf finds the task running L, following coroutines to the task that
+// resumed them.
+func (h *Host) taskOf(L *glua.LState) *Task {
+	h.tasks.mu.Lock()
+	defer h.tasks.mu.Unlock()
+	for s := L; s != nil; s = s.Parent {
+		if t := h.tasks.byState[s]; t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// taskCtx is the context blocking calls made by L run under.
+func (h *Host) taskCtx(L *glua.LState) context.Context {
+	if t := h.taskOf(L); t != nil {
+		return t.ctx
+	}
+	return h.ctx
+}
+
+// startTask runs fn(args...) on a new goroutine and thread. The caller holds
+// the interpreter lock; the task starts running when the caller lets go.
+// foreground tasks report their error to the caller instead of printing it.
+func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua.LValue, name string, foreground bool) *Task {
+	if parent == nil {
+		parent = h.ctx
+	}
+	th, _ := h.L.NewThread()
+	ctx, cancel := context.WithCancelCause(parent)
+	t := &Task{Name: name, L: th, cancel: cancel, done: make(chan struct{}), state: "running", started: time.Now()}
+	h.tasks.add(t)
+	t.ctx = sock.WithOwner(ctx, t.Owner())
+	th.SetContext(&vmContext{Context: t.ctx, h: h})
+	h.tasks.all.Add(1)
+	go h.runTask(t, fn, args, foreground)
+	return t
+}
+
+func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foreground bool) {
+	defer h.tasks.all.Done()
+	h.lock(t.L)
+	err := t.L.CallByParam(glua.P{Fn: fn, NRet: glua.MultRet, Protect: true}, args...)
+	var results []glua.LValue
+	if err == nil {
+		top := t.L.GetTop()
+		results = make([]glua.LValue, top)
+		for i := 1; i <= top; i++ {
+			results[i-1] = t.L.Get(i)
+		}
+		t.L.SetTop(0)
+	}
+	h.unlock()
+
+	cause := context.Cause(t.ctx)
+	state := "done"
+	switch {
+	case err == nil:
+	case errors.Is(cause, errExit):
+		state, err = "done", nil
+	case errors.Is(cause, errKilled):
+		state, err = "killed", errKilled
+	case cause != nil:
+		state, err = "killed", cause
+	default:
+		state = "failed"
+	}
+	t.mu.Lock()
+	t.state, t.waiting, t.results, t.err = state, "", results, err
+	t.mu.Unlock()
+	t.cancel(nil)
+	h.tasks.remove(t)
+	if state == "failed" && !foreground {
+		h.failed.Store(true)
+		fmt.Fprintf(h.errw, "%s failed: %s\n", t.Owner(), FormatError(err))
+	}
+	close(t.done)
+}
+
+func openTasks(h *Host) {
+	h.setGlobals([]fn{
+		{"spawn", h.luaSpawn, "spawn(fn, ...) -> task  -- run fn(...) as a background task; blocking calls in one task let the others run"},
+		{"sleep", h.luaSleep, "sleep(seconds)  -- pause this task; other tasks keep running"},
+		{"tasks", h.luaTasks, "tasks() -> {{id, name, state, waiting, fds}, ...}  -- the running tasks"},
+		{"wait", h.luaWait, "wait(task [, timeout]) -> results... | nil, msg, code  -- wait for a task to end and get what it returned"},
+		{"kill", h.luaKill, "kill(task) -> true  -- wake what the task waits on and end it"},
+	})
+	mt := h.L.NewTypeMetatable("sock.task")
+	mt.RawSetString("__tostring", h.L.NewFunction(func(L *glua.LState) int {
+		L.Push(glua.LString(h.taskString(checkTask(L, 1))))
+		return 1
+	}))
+	mt.RawSetString("__index", h.L.NewFunction(func(L *glua.LState) int {
+		t := checkTask(L, 1)
+		switch L.CheckString(2) {
+		case "id":
+			L.Push(glua.LNumber(t.ID))
+		case "name":
+			L.Push(glua.LString(t.Name))
+		case "state":
+			st, _ := t.State()
+			L.Push(glua.LString(st))
+		case "waiting":
+			_, w := t.State()
+			L.Push(glua.LString(w))
+		default:
+			L.Push(glua.LNil)
+		}
+		return 1
+	}))
+}
+
+func (h *Host) taskString(t *Task) string {
+	st, w := t.State()
+	if w != "" {
+		return fmt.Sprintf("<task %d %q %s: %s>", t.ID, t.Name, st, w)
+	}
+	return fmt.Sprintf("<task %d %q %s>", t.ID, t.Name, st)
+}
+
+func (h *Host) taskValue(L *glua.LState, t *Task) glua.LValue {
+	ud := L.NewUserData()
+	ud.Value = t
+	ud.Metatable = L.GetTypeMetatable("sock.task")
+	return ud
+}
+
+func checkTask(L *glua.LState, n int) *Task {
+	ud, ok := L.Get(n).(*glua.LUserData)
+	if ok {
+		if t, ok := ud.Value.(*Task); ok {
+			return t
+		}
+	}
+	L.ArgError(n, "task expected, got "+L.Get(n).Type().String())
+	return nil
+}
+
+// lookupTask accepts a task object or its id.
+func (h *Host) lookupTask(L *glua.LState, n int) *Task {
+	if num, ok := L.Get(n).(glua.LNumber); ok {
+		if t := h.tasks.get(int(num)); t != nil {
+			return t
+		}
+		L.ArgError(n, fmt.Sprintf("no task with id %d", int(num)))
+	}
+	return checkTask(L, n)
+}
+
+func (h *Host) luaSpawn(L *glua.LState) int {
+	fn := L.CheckFunction(1)
+	args := make([]glua.LValue, 0, L.GetTop()-1)
+	for i := 2; i <= L.GetTop(); i++ {
+		args = append(args, L.Get(i))
+	}
+	name := functionName(fn)
+	t := h.startTask(h.ctx, fn, args, name, false)
+	L.Push(h.taskValue(L, t))
+	return 1
+}
+
+// functionName is a task's default name: where its function was defined.
+func functionName(fn *glua.LFunction) string {
+	if fn.Proto == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", strings.TrimPrefix(fn.Proto.SourceName, "@"), fn.Proto.LineDefined)
+}
+
+func (h *Host) luaSleep(L *glua.LState) int {
+	secs := float64(L.CheckNumber(1))
+	if secs < 0 {
+		L.ArgError(1, "seconds must not be negative")
+	}
+	d := time.Duration(secs * float64(time.Second))
+	var interrupted bool
+	h.blocking(L, fmt.Sprintf("sleep %gs", secs), func(ctx context.Context) {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			interrupted = true
+		}
+	})
+	if interrupted {
+		h.raiseCancelled(L)
+	}
+	return 0
+}
+
+// raiseCancelled ends a task whose context was cancelled while it waited.
+func (h *Host) raiseCancelled(L *glua.LState) {
+	ctx := h.taskCtx(L)
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(cause, context.Canceled) {
+		cause = errInterrupted
+	}
+	L.RaiseError("%s", cause.Error())
+}
+
+func (h *Host) luaTasks(L *glua.LState) int {
+	owners := map[string][]int{}
+	for _, s := range h.table.Sockets() {
+		owners[s.Owner] = append(owners[s.Owner], s.FD)
+	}
+	out := L.NewTable()
+	for _, t := range h.tasks.list() {
+		st, w := t.State()
+		row := L.NewTable()
+		row.RawSetString("id", glua.LNumber(t.ID))
+		row.RawSetString("name", glua.LString(t.Name))
+		row.RawSetString("state", glua.LString(st))
+		if w != "" {
+			row.RawSetString("waiting", glua.LString(w))
+		}
+		fds := L.NewTable()
+		for _, fd := range owners[t.Owner()] {
+			fds.Append(glua.LNumber(fd))
+		}
+		row.RawSetString("fds", fds)
+		row.RawSetString("task", h.taskValue(L, t))
+		out.Append(row)
+	}
+	L.Push(out)
+	return 1
+}
+
+func (h *Host) luaWait(L *glua.LState) int {
+	t := h.lookupTask(L, 1)
+	timeout := time.Duration(float64(L.OptNumber(2, -1)) * float64(time.Second))
+	if t.L == L {
+		L.ArgError(1, "a task cannot wait for itself")
+	}
+	var timedOut, interrupted bool
+	h.blocking(L, "wait "+t.Owner(), func(ctx context.Context) {
+		var tc <-chan time.Time
+		if timeout >= 0 {
+			tm := time.NewTimer(timeout)
+			defer tm.Stop()
+			tc = tm.C
+		}
+		select {
+		case <-t.done:
+		case <-tc:
+			timedOut = true
+		case <-ctx.Done():
+			interrupted = true
+		}
+	})
+	switch {
+	case interrupted:
+		h.raiseCancelled(L)
+	case timedOut:
+		return pushFail(L, sock.ErrTimeout)
+	}
+	if t.err != nil {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(errorMessage(t.err)))
+		if errors.Is(t.err, errKilled) {
+			L.Push(glua.LString("KILLED"))
+		} else {
+			L.Push(glua.LString("ERROR"))
+		}
+		return 3
+	}
+	for _, v := range t.results {
+		L.Push(v)
+	}
+	return len(t.results)
+}
+
+// errorMessage is an error's first line: the Lua message without traceback.
+func errorMessage(err error) string {
+	var ae *glua.ApiError
+	if errors.As(err, &ae) {
+		return ae.Object.String()
+	}
+	return err.Error()
+}
+
+func (h *Host) luaKill(L *glua.LState) int {
+	t := h.lookupTask(L, 1)
+	t.Kill(errKilled)
+	L.Push(glua.LTrue)
+	return 1
+}

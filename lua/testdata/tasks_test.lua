@@ -1,0 +1,136 @@
+-- Tasks and the interpreter lock: every way Lua can wrap a blocking call.
+
+local function pair()
+  local l = assert(sock.listen_tcp("127.0.0.1", 0))
+  local _, port = l:getsockname()
+  local c = assert(sock.dial_tcp("127.0.0.1", port, 5))
+  local a = assert(l:accept())
+  a:settimeout(5)
+  c:settimeout(5)
+  l:close()
+  return c, a
+end
+
+function TestSpawnAndWait()
+  local t = spawn(function(a, b) sleep(0.01); return a + b, "x" end, 2, 3)
+  local sum, x = wait(t)
+  expect.eq(sum, 5)
+  expect.eq(x, "x")
+  expect.eq(t.state, "done")
+end
+
+function TestTaskErrorEndsOnlyThatTask()
+  local t = spawn(function() error("boom") end)
+  local ok, msg, code = wait(t)
+  expect.eq(ok, nil)
+  expect.match(msg, "boom")
+  expect.eq(code, "ERROR")
+end
+
+function TestKillWakesBlockedAccept()
+  local l = assert(sock.listen_tcp("127.0.0.1", 0))
+  local t = spawn(function() return l:accept() end)
+  sleep(0.02)
+  expect.eq(t.state, "waiting")
+  kill(t)
+  local ok, msg, code = wait(t, 5)
+  expect.eq(ok, nil)
+  expect.eq(code, "KILLED")
+  l:close()
+end
+
+function TestKillEndsBusyLoop()
+  local t = spawn(function() while true do end end)
+  sleep(0.01) -- the busy task must let this one run again
+  kill(t)
+  local ok, _, code = wait(t, 5)
+  expect.eq(code, "KILLED")
+end
+
+function TestPcallAroundBlockingCall()
+  local c, a = pair()
+  spawn(function() sleep(0.01); a:write("hi\n") end)
+  local ok, line = pcall(function() return c:read_line() end)
+  expect.eq(ok, true)
+  expect.eq(line, "hi")
+  -- an error after a blocking call inside pcall is caught, with its message
+  local ok2, err = pcall(function() c:write("x"); error("after") end)
+  expect.eq(ok2, false)
+  expect.match(err, "after")
+  local ok3, err3 = xpcall(function() a:read(1); error({code = 7}) end, function(e) return e end)
+  expect.eq(ok3, false)
+  expect.eq(err3.code, 7)
+  c:close(); a:close()
+end
+
+function TestCoroutineAroundBlockingCall()
+  local c, a = pair()
+  local co = coroutine.create(function()
+    a:write("one\n")
+    local l1 = c:read_line()
+    coroutine.yield(l1)
+    a:write("two\n")
+    return c:read_line()
+  end)
+  local ok, v = coroutine.resume(co)
+  expect.eq(ok, true); expect.eq(v, "one")
+  ok, v = coroutine.resume(co)
+  expect.eq(ok, true); expect.eq(v, "two")
+  expect.eq(coroutine.status(co), "dead")
+  local gen = coroutine.wrap(function() for i = 1, 3 do a:write(i .. "\n"); coroutine.yield(c:read_line()) end end)
+  expect.eq(gen(), "1"); expect.eq(gen(), "2"); expect.eq(gen(), "3")
+  c:close(); a:close()
+end
+
+function TestIteratorAndTailCall()
+  local c, a = pair()
+  a:write("a\nb\nc\n")
+  a:shutdown("w")
+  local got = {}
+  for line in function() return c:read_line() end do got[#got + 1] = line end
+  expect.eq(table.concat(got, ","), "a,b,c")
+  local function tail() return sleep(0.001) end
+  tail()
+  local function tailread() return c:read(1) end
+  local v, msg, code = tailread()
+  expect.eq(v, nil); expect.eq(code, "EOF")
+  c:close(); a:close()
+end
+
+function TestServerAndClientInTwoTasks()
+  local l = assert(sock.listen_tcp("127.0.0.1", 0))
+  local _, port = l:getsockname()
+  local server = spawn(function()
+    local c = l:accept()
+    c:settimeout(5)
+    local line = c:read_line()
+    c:write(line:upper() .. "\n")
+    c:close()
+  end)
+  local c = assert(sock.dial_tcp("127.0.0.1", port, 5))
+  c:write("hello\n")
+  expect.eq(c:read_line(), "HELLO")
+  expect.eq(select(3, c:read(10)), "EOF")
+  wait(server)
+  c:close(); l:close()
+end
+
+function TestTasksListsWaiting()
+  local l = assert(sock.listen_tcp("127.0.0.1", 0))
+  local t = spawn(function() l:accept() end)
+  sleep(0.02)
+  local found
+  for _, row in ipairs(tasks()) do
+    if row.id == t.id then found = row end
+  end
+  expect.ok(found, "task listed")
+  expect.eq(found.state, "waiting")
+  expect.match(found.waiting, "^accept fd %d+")
+  kill(t); wait(t)
+  l:close()
+end
+
+function TestSleepArgument()
+  expect.fails(function() sleep(-1) end, "bad argument #1 to 'sleep'")
+  expect.fails(function() sleep("x") end, "number expected")
+end
