@@ -137,7 +137,9 @@ func FlagNames(flags uint64) string {
 		bit  uint64
 		name string
 	}{{unix.O_APPEND, "O_APPEND"}, {unix.O_NONBLOCK, "O_NONBLOCK"}, {unix.O_CLOEXEC, "O_CLOEXEC"}, {unix.O_DIRECT, "O_DIRECT"}, {unix.O_LARGEFILE, "O_LARGEFILE"}, {unix.O_SYNC, "O_SYNC"}} {
-		if flags&f.bit == f.bit {
+		// O_LARGEFILE is 0 in x/sys on 64-bit targets: a zero bit would match
+		// every descriptor.
+		if f.bit != 0 && flags&f.bit == f.bit {
 			names = append(names, f.name)
 		}
 	}

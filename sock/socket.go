@@ -263,6 +263,18 @@ func (s *Socket) connect(ctx context.Context, addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
+	if cerr == nil {
+		// The kernel counts a socket whose connect(2) said EINPROGRESS as
+		// still connecting until connect(2) is called again; until then a
+		// second Connect would succeed (to any address) instead of EISCONN.
+		var again error
+		if err := s.control("connect", func(fd int) error { again = unix.Connect(fd, sa); return nil }); err != nil {
+			return err
+		}
+		if again != nil && again != unix.EISCONN {
+			cerr = again
+		}
+	}
 	return wrap("connect", cerr)
 }
 
