@@ -330,7 +330,8 @@ func functionName(fn *glua.LFunction) string {
 	if fn.Proto == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s:%d", strings.TrimPrefix(fn.Proto.SourceName, "@"), fn.Proto.LineDefined)
+	src := strings.Trim(strings.TrimPrefix(fn.Proto.SourceName, "@"), "()")
+	return fmt.Sprintf("%s:%d", src, fn.Proto.LineDefined)
 }
 
 func (h *Host) luaSleep(L *glua.LState) int {

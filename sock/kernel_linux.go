@@ -294,7 +294,7 @@ func lingering(recent []closedConn, now time.Time) []Entry {
 			out = append(out, Entry{FD: -1, Type: "socket", Target: "(closed)", Socket: &SocketInfo{
 				Kind: c.kind, State: tcpStates[ps.state], Local: c.local, Peer: c.peer,
 				RecvQ: ps.rxQueue, SendQ: ps.txQueue, Ours: true, Owner: c.owner,
-				Opened: c.closedAt, Age: now.Sub(c.closedAt),
+				Opened: c.closedAt, Age: now.Sub(c.closedAt), BytesIn: c.bytesIn, BytesOut: c.bytesOut,
 			}})
 			break
 		}

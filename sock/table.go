@@ -31,6 +31,8 @@ type closedConn struct {
 	local, peer netip.AddrPort
 	owner       string
 	closedAt    time.Time
+	bytesIn     uint64
+	bytesOut    uint64
 }
 
 // recentFor is how long a closed connection is looked for: TIME_WAIT lasts
@@ -166,7 +168,8 @@ func (t *Table) forget(s *Socket, local, peer netip.AddrPort) bool {
 				keep = append(keep, c)
 			}
 		}
-		t.recent = append(keep, closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: now})
+		t.recent = append(keep, closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: now,
+			bytesIn: s.bytesIn.Load(), bytesOut: s.bytesOut.Load()})
 	}
 	return true
 }
