@@ -1,0 +1,1 @@
+print(#arg, arg[0], arg[1], arg[2])

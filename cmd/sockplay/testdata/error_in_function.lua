@@ -1,0 +1,7 @@
+local function inner()
+  error("something broke")
+end
+local function outer()
+  inner()
+end
+outer()
