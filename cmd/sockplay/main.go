@@ -34,7 +34,12 @@ With no script and a terminal, sockplay starts its REPL; .help there lists
 its commands. The process keeps running while background tasks run.
 `
 
-func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func main() {
+	stopProfile := startProfile()
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stopProfile()
+	os.Exit(code)
+}
 
 type config struct {
 	chunks      []string // -e code, in order
