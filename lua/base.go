@@ -104,7 +104,7 @@ func (h *Host) luaIORead(L *glua.LState) int {
 	}
 	var out string
 	var ok bool
-	h.blocking(L, "io.read", func(context.Context) {
+	h.waitWith(L, waitFor("io.read", "stdin"), func(context.Context) {
 		r := h.stdinReader
 		switch {
 		case n >= 0:

@@ -149,6 +149,12 @@ func (h *Host) unlock() { h.gil.Unlock() }
 // blocking runs fn with the interpreter lock released, under the calling
 // task's context, and marks the task as waiting on what.
 func (h *Host) blocking(L *glua.LState, what string, fn func(ctx context.Context)) {
+	h.waitWith(L, waitDesc{op: what, fd: -1}, fn)
+}
+
+// waitWith is blocking with a description that is only formatted when
+// someone looks: the socket calls use it on every read and write.
+func (h *Host) waitWith(L *glua.LState, what waitDesc, fn func(ctx context.Context)) {
 	t := h.taskOf(L)
 	ctx := h.ctx
 	if t != nil {
@@ -159,9 +165,15 @@ func (h *Host) blocking(L *glua.LState, what string, fn func(ctx context.Context
 	fn(ctx)
 	h.lock(L)
 	if t != nil {
-		t.setWaiting("")
+		t.setWaiting(waitDesc{})
 	}
 }
+
+// waitOn describes a wait on an fd.
+func waitOn(op string, fd int) waitDesc { return waitDesc{op: op, fd: fd} }
+
+// waitFor describes a wait on something else.
+func waitFor(op, detail string) waitDesc { return waitDesc{op: op, fd: -1, detail: detail} }
 
 // yieldLock lets waiting goroutines take the lock. Called between VM
 // instructions, where the state is consistent.
@@ -176,8 +188,9 @@ func (h *Host) yieldLock() {
 // scheduling for code that blocks, fair sharing for code that never does.
 type vmContext struct {
 	context.Context
-	h *Host
-	n uint32
+	h    *Host
+	task *Task
+	n    uint32
 }
 
 func (c *vmContext) Done() <-chan struct{} {

@@ -197,7 +197,7 @@ func (h *Host) resolve(L *glua.LState, k sock.Kind, host string, port int) ([]ne
 	}
 	var addrs []netip.Addr
 	var err error
-	h.blocking(L, "resolve "+host, func(ctx context.Context) {
+	h.waitWith(L, waitFor("resolve", host), func(ctx context.Context) {
 		addrs, err = h.res(ctx, host, k.IPv6())
 	})
 	if err != nil {
@@ -287,7 +287,7 @@ func (h *Host) accept(L *glua.LState) (*sock.Socket, netip.AddrPort, error) {
 	}
 	var c *sock.Socket
 	var peer netip.AddrPort
-	h.blocking(L, fmt.Sprintf("accept fd %d", s.FD), func(ctx context.Context) {
+	h.waitWith(L, waitOn("accept", s.FD), func(ctx context.Context) {
 		c, peer, err = s.Accept(ctx)
 	})
 	h.checkCancelled(L, err)
@@ -331,7 +331,7 @@ func (h *Host) connect(L *glua.LState, s *sock.Socket, host string, port int) er
 		return err
 	}
 	for _, a := range addrs {
-		h.blocking(L, fmt.Sprintf("connect fd %d to %s", s.FD, a), func(ctx context.Context) {
+		h.waitWith(L, waitDesc{op: "connect", fd: s.FD, detail: "to " + a.String()}, func(ctx context.Context) {
 			err = s.Connect(ctx, a)
 		})
 		h.checkCancelled(L, err)
@@ -372,7 +372,7 @@ func (h *Host) fill(L *glua.LState, b *readBuffer, max int) error {
 	buf := (*bp)[:min(max, len(*bp))]
 	var n int
 	var err error
-	h.blocking(L, fmt.Sprintf("read fd %d", b.s.FD), func(ctx context.Context) {
+	h.waitWith(L, waitOn("read", b.s.FD), func(ctx context.Context) {
 		n, err = b.s.Read(ctx, buf)
 	})
 	b.data = append(b.data, buf[:n]...)
@@ -442,7 +442,7 @@ func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
 	buf := (*bp)[:min(n, len(*bp))]
 	var got int
 	var err error
-	h.blocking(L, fmt.Sprintf("read fd %d", s.FD), func(ctx context.Context) {
+	h.waitWith(L, waitOn("read", s.FD), func(ctx context.Context) {
 		got, err = s.Read(ctx, buf)
 	})
 	h.checkCancelled(L, err)
@@ -589,7 +589,7 @@ func (h *Host) sockWrite(L *glua.LState) int {
 	}
 	var n int
 	p := []byte(data)
-	h.blocking(L, fmt.Sprintf("write fd %d", s.FD), func(ctx context.Context) {
+	h.waitWith(L, waitOn("write", s.FD), func(ctx context.Context) {
 		n, err = s.Write(ctx, p)
 	})
 	h.checkCancelled(L, err)
@@ -617,7 +617,7 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 	}
 	var n int
 	p := []byte(data)
-	h.blocking(L, fmt.Sprintf("sendto fd %d", s.FD), func(ctx context.Context) {
+	h.waitWith(L, waitOn("sendto", s.FD), func(ctx context.Context) {
 		n, err = s.SendTo(ctx, p, addrs[0])
 	})
 	h.checkCancelled(L, err)
@@ -640,7 +640,7 @@ func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data []byt
 		buf = make([]byte, max)
 	}
 	var n int
-	h.blocking(L, fmt.Sprintf("recvfrom fd %d", s.FD), func(ctx context.Context) {
+	h.waitWith(L, waitOn("recvfrom", s.FD), func(ctx context.Context) {
 		n, from, size, err = s.RecvFrom(ctx, buf)
 	})
 	h.checkCancelled(L, err)
@@ -937,7 +937,7 @@ func (h *Host) sockPoll(L *glua.LState) int {
 	}
 	var err error
 	var cancelled bool
-	h.blocking(L, fmt.Sprintf("poll %d fds", len(pfds)), func(ctx context.Context) {
+	h.waitWith(L, waitFor("poll", fmt.Sprintf("%d fds", len(pfds))), func(ctx context.Context) {
 		deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
 		for {
 			slice := 50

@@ -26,18 +26,41 @@ type Task struct {
 	done   chan struct{}
 
 	mu      sync.Mutex
-	state   string // running, waiting, done, failed, killed
-	waiting string // what a waiting task waits on: "accept fd 5"
+	state   string   // running, waiting, done, failed, killed
+	waiting waitDesc // what a waiting task waits on
 	started time.Time
 
 	results []glua.LValue
 	err     error
 }
 
-func (t *Task) setWaiting(what string) {
+// waitDesc says what a task waits on ("accept", fd 5) without formatting
+// it: blocking calls are hot, and the text is only wanted when tasks() or
+// the REPL asks.
+type waitDesc struct {
+	op     string
+	fd     int // -1 when the wait is not on an fd
+	detail string
+}
+
+func (w waitDesc) String() string {
+	switch {
+	case w.op == "":
+		return ""
+	case w.fd >= 0 && w.detail != "":
+		return fmt.Sprintf("%s fd %d %s", w.op, w.fd, w.detail)
+	case w.fd >= 0:
+		return fmt.Sprintf("%s fd %d", w.op, w.fd)
+	case w.detail != "":
+		return w.op + " " + w.detail
+	}
+	return w.op
+}
+
+func (t *Task) setWaiting(w waitDesc) {
 	t.mu.Lock()
-	t.waiting = what
-	if what == "" {
+	t.waiting = w
+	if w.op == "" {
 		t.state = "running"
 	} else {
 		t.state = "waiting"
@@ -49,7 +72,7 @@ func (t *Task) setWaiting(what string) {
 func (t *Task) State() (state, waiting string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.state, t.waiting
+	return t.state, t.waiting.String()
 }
 
 // Owner is the label the task's sockets carry in the descriptor table.
@@ -167,6 +190,9 @@ func (r *taskRegistry) waitAll(ctx context.Context) {
 // taskOf finds the task running L, following coroutines to the task that
 // resumed them.
 func (h *Host) taskOf(L *glua.LState) *Task {
+	if vc, ok := L.Context().(*vmContext); ok && vc.task != nil {
+		return vc.task // a task's own thread: no lookup
+	}
 	h.tasks.mu.Lock()
 	defer h.tasks.mu.Unlock()
 	for s := L; s != nil; s = s.Parent {
@@ -197,7 +223,7 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 	t := &Task{Name: name, L: th, cancel: cancel, done: make(chan struct{}), state: "running", started: time.Now()}
 	h.tasks.add(t)
 	t.ctx = sock.WithOwner(ctx, t.Owner())
-	th.SetContext(&vmContext{Context: t.ctx, h: h})
+	th.SetContext(&vmContext{Context: t.ctx, h: h, task: t})
 	h.tasks.all.Add(1)
 	go h.runTask(t, fn, args, foreground)
 	return t
@@ -232,7 +258,7 @@ func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foregrou
 		state = "failed"
 	}
 	t.mu.Lock()
-	t.state, t.waiting, t.results, t.err = state, "", results, err
+	t.state, t.waiting, t.results, t.err = state, waitDesc{}, results, err
 	t.mu.Unlock()
 	t.cancel(nil)
 	h.tasks.remove(t)
@@ -341,7 +367,7 @@ func (h *Host) luaSleep(L *glua.LState) int {
 	}
 	d := time.Duration(secs * float64(time.Second))
 	var interrupted bool
-	h.blocking(L, fmt.Sprintf("sleep %gs", secs), func(ctx context.Context) {
+	h.waitWith(L, waitDesc{op: "sleep", fd: -1, detail: fmt.Sprintf("%gs", secs)}, func(ctx context.Context) {
 		tm := time.NewTimer(d)
 		defer tm.Stop()
 		select {
@@ -400,7 +426,7 @@ func (h *Host) luaWait(L *glua.LState) int {
 		L.ArgError(1, "a task cannot wait for itself")
 	}
 	var timedOut, interrupted bool
-	h.blocking(L, "wait "+t.Owner(), func(ctx context.Context) {
+	h.waitWith(L, waitDesc{op: "wait", fd: -1, detail: t.Owner()}, func(ctx context.Context) {
 		var tc <-chan time.Time
 		if timeout >= 0 {
 			tm := time.NewTimer(timeout)

@@ -78,7 +78,7 @@ func (h *Host) luaTrace(L *glua.LState) int {
 			for {
 				var e sock.Event
 				var ok bool
-				h.blocking(L, "trace events", func(ctx context.Context) {
+				h.waitWith(L, waitFor("trace", "events"), func(ctx context.Context) {
 					select {
 					case e, ok = <-ts.ch:
 					case <-ctx.Done():

@@ -64,6 +64,7 @@ while true do
   if cfd then
     local peer = string.format("%s:%d", phost, pport)
     log("%s connected (fd %d)", peer, cfd)
+    sock.setopt(cfd, "nodelay", true)
     spawn(serve, cfd, peer)
   else
     log("accept: %s (%s)", phost, pport)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,8 @@ type Socket struct {
 
 	closed    atomic.Bool
 	listening atomic.Bool
+	rdArmed   atomic.Bool // a read deadline may be set on the file
+	wrArmed   atomic.Bool
 	timeout   atomic.Int64 // nanoseconds; 0 waits for ever
 
 	bytesIn, bytesOut   atomic.Uint64
@@ -70,9 +73,15 @@ func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd in
 	if s.closed.Load() {
 		return withOp(op, ErrClosed)
 	}
-	call, setDeadline := s.rc.Read, s.file.SetReadDeadline
+	call, setDeadline, armed := s.rc.Read, s.file.SetReadDeadline, &s.rdArmed
 	if write {
-		call, setDeadline = s.rc.Write, s.file.SetWriteDeadline
+		call, setDeadline, armed = s.rc.Write, s.file.SetWriteDeadline, &s.wrArmed
+	}
+	if armed.Load() {
+		// A deadline left by an earlier wait (a timeout that did not fire,
+		// a cancel) would fail even the first try.
+		setDeadline(time.Time{})
+		armed.Store(false)
 	}
 	done := false
 	if err := call(func(fd uintptr) bool { done = try(int(fd)); return true }); err != nil {
@@ -85,27 +94,32 @@ func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd in
 		return withOp(op, ErrCanceled)
 	}
 
+	// Deadlines are armed only when needed: with no timeout the poller
+	// waits for ever as it is, at no cost.
 	var deadline time.Time
 	if d := s.timeout.Load(); d > 0 {
 		deadline = time.Now().Add(time.Duration(d))
 	}
-	setDeadline(deadline)
+	if !deadline.IsZero() {
+		armed.Store(true)
+		setDeadline(deadline)
+	}
 	var stop func() bool
-	fired := make(chan struct{})
+	var fired atomic.Bool
 	if ctx != nil && ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() {
+			armed.Store(true)
 			setDeadline(time.Unix(1, 0)) // in the past: wakes the waiter
-			close(fired)
+			fired.Store(true)
 		})
 	}
 	err := call(func(fd uintptr) bool { return try(int(fd)) })
 	if stop != nil && !stop() {
-		// The cancel ran or is running: let it finish before clearing the
-		// deadline, or it would poison the next operation on s.
-		<-fired
-		setDeadline(time.Time{})
-	} else if !deadline.IsZero() {
-		setDeadline(time.Time{})
+		// The cancel ran or is running: let it finish, or its deadline in
+		// the past would poison the next operation on s.
+		for !fired.Load() {
+			runtime.Gosched()
+		}
 	}
 	if err != nil {
 		return s.pollError(op, ctx, err)
