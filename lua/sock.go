@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -28,8 +27,6 @@ const socketType = "sock.socket"
 // defaultReadSize is what read(fd) asks for with no size: "whatever has
 // arrived", up to this much.
 const defaultReadSize = 64 * 1024
-
-var readBufs = sync.Pool{New: func() any { b := make([]byte, defaultReadSize); return &b }}
 
 // readBuffer holds bytes read past what a line or delimiter read returned.
 type readBuffer struct {
@@ -111,7 +108,7 @@ func (h *Host) sockFuncs() []fn {
 		{"settimeout", h.sockSettimeout, "sock.settimeout(fd, seconds | nil) -> true  -- bound every later blocking call on fd; nil waits for ever"},
 		{"poll", h.sockPoll, "sock.poll(fds, events [, timeout]) -> readable, writable  -- which fds are ready; events \"r\", \"w\" or \"rw\"; no 1024-fd limit"},
 		{"impair", h.sockImpair, "sock.impair(fd, {loss=, duplicate=, reorder=, delay=, jitter=, seed=} | nil) -> true  -- drop, duplicate, reorder and delay this UDP socket's outgoing datagrams"},
-		{"info", h.sockInfo, "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, ...} | nil, msg, code  -- the kernel's view of one socket"},
+		{"info", h.sockInfo, "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, ..., impair, impair_stats} | nil, msg, code  -- the kernel's view of one socket; impair_stats = {sent, dropped, duplicated, reordered, delayed} while impaired"},
 	}
 }
 
@@ -368,15 +365,10 @@ func (h *Host) buffer(s *sock.Socket) *readBuffer {
 
 // fill reads what has arrived (at most max bytes) and appends it to b.
 func (h *Host) fill(L *glua.LState, b *readBuffer, max int) error {
-	bp := readBufs.Get().(*[]byte)
-	buf := (*bp)[:min(max, len(*bp))]
-	var n int
 	var err error
 	h.waitWith(L, waitOn("read", b.s.FD), func(ctx context.Context) {
-		n, err = b.s.Read(ctx, buf)
+		_, err = b.s.ReadInto(ctx, max, func(p []byte) { b.data = append(b.data, p...) })
 	})
-	b.data = append(b.data, buf[:n]...)
-	readBufs.Put(bp)
 	h.checkCancelled(L, err)
 	return err
 }
@@ -437,19 +429,16 @@ func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
 		L.Push(glua.LString(data))
 		return 1
 	}
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	buf := (*bp)[:min(n, len(*bp))]
-	var got int
+	var data string
 	var err error
 	h.waitWith(L, waitOn("read", s.FD), func(ctx context.Context) {
-		got, err = s.Read(ctx, buf)
+		_, err = s.ReadInto(ctx, n, func(p []byte) { data = string(p) })
 	})
 	h.checkCancelled(L, err)
 	if err != nil {
 		return pushFail(L, err)
 	}
-	L.Push(glua.LString(buf[:got]))
+	L.Push(glua.LString(data))
 	return 1
 }
 
@@ -630,24 +619,16 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 
 // recvDatagram receives one datagram of at most max bytes.
 func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data []byte, from netip.AddrPort, size int, err error) {
-	var buf []byte
-	var bp *[]byte
-	if max <= defaultReadSize {
-		bp = readBufs.Get().(*[]byte)
-		buf = (*bp)[:max]
-		defer readBufs.Put(bp)
-	} else {
-		buf = make([]byte, max)
-	}
-	var n int
 	h.waitWith(L, waitOn("recvfrom", s.FD), func(ctx context.Context) {
-		n, from, size, err = s.RecvFrom(ctx, buf)
+		err = s.RecvFromInto(ctx, max, func(p []byte, f netip.AddrPort, sz int) {
+			data, from, size = append([]byte{}, p...), f, sz
+		})
 	})
 	h.checkCancelled(L, err)
 	if err != nil {
 		return nil, from, 0, err
 	}
-	return append([]byte(nil), buf[:n]...), from, size, nil
+	return data, from, size, nil
 }
 
 func (h *Host) sockRecvFrom(L *glua.LState) int {
@@ -883,7 +864,20 @@ func (h *Host) sockInfo(L *glua.LState) int {
 		return pushFail(L, err)
 	}
 	info := s.Info()
-	L.Push(socketInfoTable(L, s.FD, &info))
+	t := socketInfoTable(L, s.FD, &info)
+	if im, st := s.Impairment(); im != nil {
+		// What the impairment did, so a script can tell its own drops from
+		// the kernel's (a full receive buffer also drops datagrams).
+		t.RawSetString("impair", glua.LString(im.String()))
+		stats := L.NewTable()
+		stats.RawSetString("sent", glua.LNumber(st.Sent))
+		stats.RawSetString("dropped", glua.LNumber(st.Dropped))
+		stats.RawSetString("duplicated", glua.LNumber(st.Duplicated))
+		stats.RawSetString("reordered", glua.LNumber(st.Reordered))
+		stats.RawSetString("delayed", glua.LNumber(st.Delayed))
+		t.RawSetString("impair_stats", stats)
+	}
+	L.Push(t)
 	return 1
 }
 

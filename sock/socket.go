@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -340,6 +341,157 @@ func (s *Socket) Read(ctx context.Context, p []byte) (int, error) {
 		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(len(p))}}, n, err, p[:n])
 	}
 	return n, err
+}
+
+// readBufs lends read buffers only for the moment data is copied out, so
+// ten thousand idle connections hold no buffers while they wait.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, maxReadChunk); return &b }}
+
+const maxReadChunk = 64 * 1024
+
+// ReadInto is Read for callers that copy the data out at once: it waits
+// holding no buffer, then reads at most max bytes (up to 64 KiB) into a
+// pooled buffer and passes them to use, which must not keep the slice.
+func (s *Socket) ReadInto(ctx context.Context, max int, use func([]byte)) (int, error) {
+	if !s.Kind.Stream() {
+		return s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
+			use(p)
+			if size > len(p) {
+				return truncated("read", size, len(p))
+			}
+			return nil
+		})
+	}
+	start := s.table.traceStart()
+	max = min(max, maxReadChunk)
+	if max <= 0 {
+		use(nil)
+		return 0, nil
+	}
+	var n int
+	var rerr error
+	var traced []byte
+	err := s.wait(ctx, "read", false, func(fd int) bool {
+		bp := readBufs.Get().(*[]byte)
+		defer readBufs.Put(bp)
+		p := (*bp)[:max]
+		for {
+			n, rerr = unix.Read(fd, p)
+			switch rerr {
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR:
+				continue
+			}
+			if rerr == nil && n > 0 {
+				use(p[:n])
+				if !start.IsZero() {
+					traced = append([]byte(nil), p[:n]...)
+				}
+			}
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		n = 0
+	case rerr != nil:
+		err, n = wrap("read", rerr), 0
+	case n == 0:
+		err = withOp("read", ErrEOF)
+	}
+	if n > 0 {
+		s.bytesIn.Add(uint64(n))
+	}
+	s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(max)}}, n, err, traced)
+	return n, err
+}
+
+// RecvFromInto is RecvFrom for callers that copy the datagram out at once;
+// see ReadInto. use gets the bytes that fit in max, the sender and the
+// datagram's real size.
+func (s *Socket) RecvFromInto(ctx context.Context, max int, use func(p []byte, from netip.AddrPort, size int)) error {
+	_, err := s.recvInto(ctx, "recvfrom", max, func(p []byte, from netip.AddrPort, size int) error {
+		use(p, from, size)
+		return nil
+	})
+	return err
+}
+
+func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]byte, netip.AddrPort, int) error) (int, error) {
+	if max > maxReadChunk || s.Kind.Stream() {
+		// Large datagrams (and streams) take the plain path.
+		p := make([]byte, max)
+		n, from, size, err := s.recv2(ctx, op, p)
+		if err != nil {
+			return 0, err
+		}
+		return n, use(p[:n], from, size)
+	}
+	var n, size int
+	var from netip.AddrPort
+	var uerr error
+	var traced []byte
+	start := s.table.traceStart()
+	var rerr error
+	err := s.wait(ctx, op, false, func(fd int) bool {
+		bp := readBufs.Get().(*[]byte)
+		defer readBufs.Put(bp)
+		p := (*bp)[:max]
+		var sa unix.Sockaddr
+		var flags int
+		for {
+			size, _, flags, sa, rerr = unix.Recvmsg(fd, p, nil, truncFlag)
+			switch rerr {
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR:
+				continue
+			}
+			if rerr != nil {
+				return true
+			}
+			n = min(size, max)
+			if flags&unix.MSG_TRUNC != 0 && size <= max {
+				size = max + 1
+			}
+			if sa != nil {
+				from = fromSockaddr(sa)
+			} else {
+				from, _ = s.PeerAddr()
+			}
+			uerr = use(p[:n], from, size)
+			if !start.IsZero() {
+				traced = append([]byte(nil), p[:n]...)
+			}
+			return true
+		}
+	})
+	if err == nil && rerr != nil {
+		err = wrap(op, rerr)
+	}
+	if err != nil {
+		s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
+		return 0, err
+	}
+	s.bytesIn.Add(uint64(n))
+	s.dgramsIn.Add(1)
+	ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: from}
+	if size > n {
+		ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+	}
+	s.emitData(start, ev, n, nil, traced)
+	return n, uerr
+}
+
+// recv2 is RecvFrom without the stream special case.
+func (s *Socket) recv2(ctx context.Context, op string, p []byte) (int, netip.AddrPort, int, error) {
+	if s.Kind.Stream() {
+		n, err := s.Read(ctx, p)
+		from, _ := s.PeerAddr()
+		return n, from, n, err
+	}
+	return s.recv(ctx, op, p)
 }
 
 func truncated(op string, size, n int) error {
