@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 )
 
-// BenchmarkNewHost is the host's share of `sockplay -e ''` start-up time.
+// BenchmarkNewHost is the host's share of `sockplay -e ”` start-up time.
 func BenchmarkNewHost(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		h := New(Options{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
