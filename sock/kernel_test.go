@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -46,23 +47,37 @@ var ssState = map[string]string{
 // mismatch is looked at again for a bounded time before it fails.
 func crossCheck(t testing.TB, tbl *sock.Table) {
 	t.Helper()
-	var last []string
-	poll(t, "the snapshot and ss to agree", func() bool {
-		last = crossMismatches(t, tbl)
-		return len(last) == 0
-	})
-	if len(last) != 0 {
-		t.Fatalf("snapshot and ss disagree:\n%s", strings.Join(last, "\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		bad := crossMismatches(t, tbl)
+		if len(bad) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot and ss disagree:\n%s", strings.Join(bad, "\n"))
+		}
+		time.Sleep(10 * time.Millisecond) // a poll interval: queues settle on their own
 	}
 }
 
 func crossMismatches(t testing.TB, tbl *sock.Table) []string {
 	t.Helper()
-	tcp := runSS(t, true, "-tanpe")
-	udp := runSS(t, true, "-uanpe")
+	snap := tbl.Snapshot()
+	// Ask ss only about the protocols the table has sockets of.
+	var tcp, udp []ssSock
+	var haveTCP, haveUDP bool
+	for _, e := range snap {
+		if e.FD >= 0 && e.Socket != nil && e.Socket.Ours {
+			if e.Socket.Kind.Stream() && !haveTCP {
+				tcp, haveTCP = runSS(t, true, "-tanpe"), true
+			} else if !e.Socket.Kind.Stream() && !haveUDP {
+				udp, haveUDP = runSS(t, true, "-uanpe"), true
+			}
+		}
+	}
 	var bad []string
 	checked := 0
-	for _, e := range tbl.Snapshot() {
+	for _, e := range snap {
 		if e.FD < 0 || e.Socket == nil || !e.Socket.Ours {
 			continue
 		}
@@ -239,10 +254,17 @@ func TestSnapshotTimeWait(t *testing.T) {
 	c, s := e.pair(sock.TCP)
 	cl, _ := c.LocalAddr()
 	cp, _ := c.PeerAddr()
+	if _, err := c.Write(e.ctx, []byte("bye")); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Read(e.ctx, make([]byte, 8))
+	buf := make([]byte, 8)
+	if n, err := s.Read(e.ctx, buf); n != 3 || err != nil {
+		t.Fatalf("Read = %d, %v", n, err)
+	}
+	_, err := s.Read(e.ctx, buf)
 	wantErr(t, err, "read", "EOF")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -258,7 +280,7 @@ func TestSnapshotTimeWait(t *testing.T) {
 		}
 		return false
 	})
-	if tw.Type != "socket" || tw.Target != "(closed)" || tw.Socket.Kind != sock.TCP || !tw.Socket.Ours {
+	if tw.Type != "socket" || tw.Target != "(closed)" || tw.Socket.Kind != sock.TCP || !tw.Socket.Ours || tw.Socket.BytesOut != 3 || tw.Socket.BytesIn != 0 {
 		t.Errorf("TIME_WAIT entry = %+v %+v", tw, *tw.Socket)
 	}
 	for _, ent := range e.tbl.Snapshot() {
@@ -426,5 +448,27 @@ func TestSnapshotDescriptors(t *testing.T) {
 		if got := sock.FlagNames(flags); got != want {
 			t.Errorf("FlagNames(%#o) = %q, want %q", flags, got, want)
 		}
+	}
+}
+
+// Info is one socket's snapshot entry without the rest of the table.
+func TestInfo(t *testing.T) {
+	e := newEnv(t)
+	l, laddr := e.listener(sock.TCP, 16)
+	c := e.dial(sock.TCP, laddr)
+	poll(t, "the connection in the accept queue", func() bool { return l.Info().RecvQ == 1 })
+	for _, x := range []*sock.Socket{l, c} {
+		got, want := x.Info(), *snapEntry(t, e.tbl, x.FD).Socket
+		got.Age, want.Age = 0, 0
+		if got != want {
+			t.Errorf("fd %d: Info() = %+v\nsnapshot   %+v", x.FD, got, want)
+		}
+	}
+	if info := l.Info(); info.State != "LISTEN" || info.SendQ != 16 || info.Local != laddr {
+		t.Errorf("listener Info() = %+v", info)
+	}
+	c.Close()
+	if info := c.Info(); info.State != "CLOSED" || info.Kind != sock.TCP {
+		t.Errorf("closed Info() = %+v", info)
 	}
 }

@@ -236,11 +236,11 @@ func wantErr(t testing.TB, err error, op, code string) *sock.Error {
 	return se
 }
 
-// poll waits up to 5 s for cond, which looks at state the kernel announces
+// poll waits up to 10 s for cond, which looks at state the kernel announces
 // to no one (a queue length, a TCP state, a goroutine parked in the poller).
 func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; !cond(); i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

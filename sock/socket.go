@@ -403,7 +403,9 @@ func (s *Socket) ReadInto(ctx context.Context, max int, use func([]byte)) (int, 
 	if n > 0 {
 		s.bytesIn.Add(uint64(n))
 	}
-	s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(max)}}, n, err, traced)
+	if !start.IsZero() {
+		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(max)}}, n, err, traced)
+	}
 	return n, err
 }
 
@@ -419,6 +421,9 @@ func (s *Socket) RecvFromInto(ctx context.Context, max int, use func(p []byte, f
 }
 
 func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]byte, netip.AddrPort, int) error) (int, error) {
+	if max < 0 {
+		max = 0 // a negative size would slice the pooled buffer out of range
+	}
 	if max > maxReadChunk || s.Kind.Stream() {
 		// Large datagrams (and streams) take the plain path.
 		p := make([]byte, max)
@@ -471,16 +476,20 @@ func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]by
 		err = wrap(op, rerr)
 	}
 	if err != nil {
-		s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
+		if !start.IsZero() {
+			s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
+		}
 		return 0, err
 	}
 	s.bytesIn.Add(uint64(n))
 	s.dgramsIn.Add(1)
-	ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: from}
-	if size > n {
-		ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+	if !start.IsZero() {
+		ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: from}
+		if size > n {
+			ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+		}
+		s.emitData(start, ev, n, nil, traced)
 	}
-	s.emitData(start, ev, n, nil, traced)
 	return n, uerr
 }
 
