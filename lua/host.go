@@ -41,12 +41,8 @@ type Options struct {
 	Stderr io.Writer
 	Table  *sock.Table // default: a new table
 	// Resolve turns a host name into addresses; default: the system's
-	// resolver rules (/etc/hosts, then /etc/resolv.conf), read from DNS.
+	// resolver rules (/etc/hosts, then /etc/resolv.conf).
 	Resolve Resolver
-	// DNS says where those rules are read from: by the default Resolve,
-	// dns.resolve, dns.reverse and dns.query's default server. The zero
-	// value is the system's files.
-	DNS ResolverConfig
 }
 
 // Host is one Lua world with its tasks and sockets.
@@ -57,8 +53,6 @@ type Host struct {
 	errw  *Console
 	stdin io.Reader
 	res   Resolver
-
-	resolverConf ResolverConfig
 
 	gil     sync.Mutex   // the interpreter lock
 	waiters atomic.Int32 // goroutines waiting for the lock
@@ -94,7 +88,7 @@ func New(opts Options) *Host {
 		opts.Table = sock.NewTable()
 	}
 	if opts.Resolve == nil {
-		opts.Resolve = opts.DNS.Lookup
+		opts.Resolve = SystemResolver
 	}
 	h := &Host{
 		table:   opts.Table,
@@ -103,8 +97,6 @@ func New(opts Options) *Host {
 		docs:    map[*glua.LFunction]string{},
 		modDocs: map[string]string{},
 		bufs:    map[int]*readBuffer{},
-
-		resolverConf: opts.DNS,
 	}
 	h.out = NewConsole(opts.Stdout)
 	h.errw = NewConsole(opts.Stderr)
@@ -301,13 +293,6 @@ func (h *Host) withLock(fn func()) {
 // Eval compiles and runs a chunk as a foreground task and waits for it. It
 // returns the chunk's results converted to strings by the caller's printer.
 func (h *Host) Eval(ctx context.Context, name, src string) ([]glua.LValue, error) {
-	return h.EvalAs(ctx, name, "", src)
-}
-
-// EvalAs is Eval for a chunk whose sockets carry owner in the descriptor
-// table instead of the task's own label ("" keeps it): the REPL runs every
-// chunk as a short task, and "repl" says more than a dead "task 7 (main)".
-func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LValue, error) {
 	h.lock(nil)
 	fn, err := h.L.Load(strings.NewReader(src), name)
 	if err != nil {
@@ -315,11 +300,6 @@ func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LVal
 		return nil, err
 	}
 	t := h.startTask(ctx, fn, nil, "main", true)
-	if owner != "" {
-		// The task waits for the lock we hold before it runs anything.
-		t.ctx = sock.WithOwner(t.ctx, owner)
-		t.L.SetContext(&vmContext{Context: t.ctx, h: h})
-	}
 	h.unlock()
 	<-t.done
 	return t.results, t.err
