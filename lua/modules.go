@@ -24,6 +24,7 @@ func allModules() []module {
 		{name: "tasks", doc: "background tasks: spawn, sleep, tasks, wait, kill (globals)", open: openTasks},
 		{name: "sock", doc: "sockets: open, bind, listen, accept, connect, read, write, sendto, recvfrom ...", open: openSock},
 		{name: "fds", doc: "the descriptor table: fds(), fd(n) (globals)", open: openFds},
+		{name: "time", doc: "clocks for timing: time.now(), time.monotonic()", open: openTime},
 		{name: "trace", doc: "trace(true | false | fn): every socket call as an strace-style line", open: openTrace},
 		{name: "help", doc: "help(), help(fn), help(\"module\")", open: openHelp},
 	}
