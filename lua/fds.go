@@ -125,23 +125,75 @@ func socketInfoTable(L *glua.LState, fd int, s *sock.SocketInfo) *glua.LTable {
 
 // socketNames maps fds to the global variables that hold them, so the table
 // can say "srv" rather than just "task 1".
+//
+// A socket object names its fd for certain. A plain number only might: at
+// the prompt people write l = sock.open("tcp"), but also n = sock.write(c,
+// "hello\n"), and 6 may well be an open fd too. So a number names an fd
+// only when it equals one of sockplay's open sockets, no socket object
+// names that fd already, and the variable is not called like a counter,
+// size or port (i, j, k, n, m, x, y, count, len, size, port, bytes ...).
 func (h *Host) socketNames(L *glua.LState) map[int]string {
 	names := map[int]string{}
+	numbers := map[int]string{}
 	L.G.Global.ForEach(func(k, v glua.LValue) {
 		name, ok := k.(glua.LString)
 		if !ok {
 			return
 		}
-		if ud, ok := v.(*glua.LUserData); ok {
-			if o, ok := ud.Value.(*sockObj); ok && !o.s.Closed() {
+		switch v := v.(type) {
+		case *glua.LUserData:
+			if o, ok := v.Value.(*sockObj); ok && !o.s.Closed() {
 				if old, dup := names[o.s.FD]; !dup || string(name) < old {
 					names[o.s.FD] = string(name)
 				}
 			}
+		case glua.LNumber:
+			fd := int(v)
+			if float64(fd) != float64(v) || fd < 0 || !fdLikeName(string(name)) {
+				return
+			}
+			if old, dup := numbers[fd]; !dup || string(name) < old {
+				numbers[fd] = string(name)
+			}
 		}
 	})
+	for fd, name := range numbers {
+		if _, named := names[fd]; named {
+			continue
+		}
+		if s, err := h.table.Get(fd); err == nil && !s.Closed() {
+			names[fd] = name
+		}
+	}
 	return names
 }
+
+// fdLikeName rejects the names of numbers that are seldom fds.
+func fdLikeName(name string) bool {
+	switch strings.ToLower(name) {
+	case "i", "j", "k", "n", "m", "x", "y", "z", "_", "ok", "code", "status":
+		return false
+	}
+	lower := strings.ToLower(name)
+	for _, word := range []string{"count", "len", "size", "port", "bytes", "num", "total", "sent", "recv", "read", "written", "max", "min", "timeout", "time", "age", "id"} {
+		if strings.Contains(lower, word) && !strings.Contains(lower, "fd") {
+			return false
+		}
+	}
+	return true
+}
+
+// FdRows is the descriptor table as .fds shows it, cell by cell: a header
+// row, then one row per descriptor (see RenderFds). The REPL's .watch
+// compares frames cell by cell.
+func (h *Host) FdRows(all bool) [][]string {
+	var names map[int]string
+	h.withLock(func() { names = h.socketNames(h.L) })
+	return fdRows(h.table.Snapshot(), all, names)
+}
+
+// FdColumns names FdRows's columns, in order.
+var FdColumns = []string{"FD", "KIND", "STATE", "RECV-Q", "SEND-Q", "LOCAL", "PEER", "IN/OUT", "OWNER", "AGE"}
 
 // RenderFds renders a snapshot as an aligned table in the spirit of ss:
 //
@@ -151,7 +203,15 @@ func (h *Host) socketNames(L *glua.LState) map[int]string {
 // Without all, only sockplay's sockets (and the connections it closed that
 // the kernel still keeps) are shown.
 func RenderFds(entries []sock.Entry, all bool, names map[int]string) string {
-	rows := [][]string{{"FD", "KIND", "STATE", "RECV-Q", "SEND-Q", "LOCAL", "PEER", "IN/OUT", "OWNER", "AGE"}}
+	rows := fdRows(entries, all, names)
+	if len(rows) == 1 {
+		return "(no sockets open)\n"
+	}
+	return alignRows(rows)
+}
+
+func fdRows(entries []sock.Entry, all bool, names map[int]string) [][]string {
+	rows := [][]string{append([]string(nil), FdColumns...)}
 	for _, e := range entries {
 		s := e.Socket
 		if s == nil || (!s.Ours && e.Type == "socket" && s.Kind == 0) {
@@ -183,10 +243,7 @@ func RenderFds(entries []sock.Entry, all bool, names map[int]string) string {
 		rows = append(rows, []string{fd, s.Kind.String(), state, strconv.Itoa(s.RecvQ), strconv.Itoa(s.SendQ),
 			addrOrStar(s.Local), addrOrStar(s.Peer), io, owner, age(s.Age)})
 	}
-	if len(rows) == 1 {
-		return "(no sockets open)\n"
-	}
-	return alignRows(rows)
+	return rows
 }
 
 func describeOther(e sock.Entry) string {
@@ -232,6 +289,9 @@ func age(d time.Duration) string {
 	}
 	return d.Truncate(time.Minute).String()
 }
+
+// AlignRows pads columns to their widest cell, two spaces apart.
+func AlignRows(rows [][]string) string { return alignRows(rows) }
 
 // alignRows pads columns to their widest cell.
 func alignRows(rows [][]string) string {

@@ -293,6 +293,13 @@ func (h *Host) withLock(fn func()) {
 // Eval compiles and runs a chunk as a foreground task and waits for it. It
 // returns the chunk's results converted to strings by the caller's printer.
 func (h *Host) Eval(ctx context.Context, name, src string) ([]glua.LValue, error) {
+	return h.EvalAs(ctx, name, "", src)
+}
+
+// EvalAs is Eval for a chunk whose sockets carry owner in the descriptor
+// table instead of the task's own label ("" keeps it): the REPL runs every
+// chunk as a short task, and "repl" says more than a dead "task 7 (main)".
+func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LValue, error) {
 	h.lock(nil)
 	fn, err := h.L.Load(strings.NewReader(src), name)
 	if err != nil {
@@ -300,6 +307,11 @@ func (h *Host) Eval(ctx context.Context, name, src string) ([]glua.LValue, error
 		return nil, err
 	}
 	t := h.startTask(ctx, fn, nil, "main", true)
+	if owner != "" {
+		// The task waits for the lock we hold before it runs anything.
+		t.ctx = sock.WithOwner(t.ctx, owner)
+		t.L.SetContext(&vmContext{Context: t.ctx, h: h, task: t})
+	}
 	h.unlock()
 	<-t.done
 	return t.results, t.err

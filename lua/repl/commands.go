@@ -1,0 +1,228 @@
+package repl
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"sockplay/lua"
+)
+
+// command is one of the REPL's dot commands.
+type command struct {
+	name string
+	args string
+	doc  string
+	run  func(r *REPL, ctx context.Context, arg string)
+}
+
+var commands []command
+
+func init() {
+	// Filled here rather than in the declaration: .help lists commands.
+	commands = []command{
+		{".help", "", "this list", (*REPL).cmdHelp},
+		{".tour", "", "a short guided walk: a listener, a client task, the descriptor table, states changing", (*REPL).cmdTour},
+		{".fds", "[all]", "the descriptor table; all adds fds 0, 1, 2 and the Go runtime's", (*REPL).cmdFds},
+		{".fd", "N | var", "one fd's chain: fd -> open file description -> inode -> kernel socket and queues", (*REPL).cmdFd},
+		{".watch", "[all]", "the descriptor table redrawn twice a second, changes highlighted, until a key is pressed", (*REPL).cmdWatch},
+		{".trace", "on | off | hex", "print every socket call strace-style (hex: with payload dumps)", (*REPL).cmdTrace},
+		{".tasks", "", "the background tasks and what they wait on", (*REPL).cmdTasks},
+		{".kill", "N", "end task N: what it waits on wakes and it stops", (*REPL).cmdKill},
+		{".load", "FILE", "run a Lua file here; its globals stay", (*REPL).cmdLoad},
+		{".exit", "", "leave, closing every fd (Ctrl-D does the same)", (*REPL).cmdExit},
+	}
+}
+
+// isCommand tells a dot command from Lua (.5 is a number).
+func isCommand(line string) bool {
+	s := strings.TrimSpace(line)
+	return len(s) > 1 && s[0] == '.' && unicode.IsLetter(rune(s[1]))
+}
+
+func (r *REPL) command(ctx context.Context, line string) {
+	name, arg, _ := strings.Cut(line, " ")
+	arg = strings.TrimSpace(arg)
+	for _, c := range commands {
+		if c.name == name {
+			c.run(r, ctx, arg)
+			return
+		}
+	}
+	fmt.Fprintf(r.errw, "unknown command %s (.help lists them)\n", name)
+	r.failed = true
+}
+
+func (r *REPL) usage(name string) {
+	for _, c := range commands {
+		if c.name == name {
+			fmt.Fprintf(r.errw, "usage: %s %s\n", c.name, c.args)
+		}
+	}
+	r.failed = true
+}
+
+func (r *REPL) cmdHelp(ctx context.Context, arg string) {
+	var b strings.Builder
+	b.WriteString("Type Lua: an expression prints its value (1 + 1, =x, sock.tcp()); a line that is\n")
+	b.WriteString("not finished (function f(), an open table or [[) goes on at the >> prompt.\n")
+	b.WriteString("`local x = ...` typed alone defines x for the next lines too.\n\n")
+	rows := [][]string{}
+	for _, c := range commands {
+		rows = append(rows, []string{"  " + strings.TrimSpace(c.name+" "+c.args), c.doc})
+	}
+	b.WriteString(lua.AlignRows(rows))
+	b.WriteString("\nhelp() lists the modules, help(\"sock\") a module's functions, help(sock.accept) one.\n")
+	b.WriteString("Keys: Tab completes, Up/Down and Ctrl-R search history, Ctrl-C stops what runs\n")
+	b.WriteString("(background tasks go on) or clears the line, Ctrl-D on an empty line quits.")
+	fmt.Fprintln(r.out, b.String())
+}
+
+func (r *REPL) cmdFds(ctx context.Context, arg string) {
+	all := false
+	switch arg {
+	case "":
+	case "all":
+		all = true
+	default:
+		r.usage(".fds")
+		return
+	}
+	fmt.Fprint(r.out, renderTable(r.h.FdRows(all), "(no sockets open)"))
+}
+
+func renderTable(rows [][]string, empty string) string {
+	if len(rows) <= 1 {
+		return empty + "\n"
+	}
+	return lua.AlignRows(rows)
+}
+
+// cmdFd shows one fd's chain. The argument is a number or any Lua
+// expression giving a number or a socket (.fd srv, .fd c.fd).
+func (r *REPL) cmdFd(ctx context.Context, arg string) {
+	if arg == "" {
+		r.usage(".fd")
+		return
+	}
+	fd, err := strconv.Atoi(arg)
+	if err != nil {
+		cctx, end := r.begin(ctx)
+		vals, err := r.h.EvalAs(cctx, "stdin", Owner, "return "+arg)
+		end()
+		if err != nil {
+			fmt.Fprintln(r.errw, formatError(err))
+			r.failed = true
+			return
+		}
+		ok := false
+		if len(vals) > 0 {
+			fd, ok = lua.SocketFD(vals[0])
+		}
+		if !ok {
+			fmt.Fprintf(r.errw, ".fd: %s is not an fd or a socket\n", arg)
+			r.failed = true
+			return
+		}
+	}
+	text, ok := r.h.FdChain(fd)
+	if !ok {
+		fmt.Fprintln(r.errw, text)
+		r.failed = true
+		return
+	}
+	fmt.Fprintln(r.out, text)
+}
+
+func (r *REPL) cmdTrace(ctx context.Context, arg string) {
+	var code, say string
+	switch arg {
+	case "on":
+		code, say = "trace(true)", "trace on: every socket call is printed as it happens (.trace off stops)"
+	case "hex":
+		code, say = `trace("hex")`, "trace on, with hex dumps of the data (.trace off stops)"
+	case "off":
+		code, say = "trace(false)", "trace off"
+	default:
+		r.usage(".trace")
+		return
+	}
+	if _, err := r.h.EvalAs(ctx, "stdin", Owner, code); err != nil {
+		fmt.Fprintln(r.errw, formatError(err))
+		r.failed = true
+		return
+	}
+	fmt.Fprintln(r.out, say)
+}
+
+func (r *REPL) cmdTasks(ctx context.Context, arg string) {
+	fmt.Fprint(r.out, renderTable(r.h.TaskRows(), "(no tasks running)"))
+}
+
+func (r *REPL) cmdKill(ctx context.Context, arg string) {
+	id, err := strconv.Atoi(arg)
+	if err != nil {
+		r.usage(".kill")
+		return
+	}
+	if err := r.h.KillTask(id); err != nil {
+		fmt.Fprintln(r.errw, err)
+		r.failed = true
+		return
+	}
+	fmt.Fprintf(r.out, "killed task %d\n", id)
+}
+
+func (r *REPL) cmdLoad(ctx context.Context, arg string) {
+	if arg == "" {
+		r.usage(".load")
+		return
+	}
+	path := arg
+	if strings.HasPrefix(path, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = filepath.Join(home, path[2:])
+		}
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(r.errw, ".load: cannot open %s: %v\n", arg, unwrapPathError(err))
+		r.failed = true
+		return
+	}
+	if len(src) > 0 && src[0] == '#' { // a #! line, as lua allows
+		if i := strings.IndexByte(string(src), '\n'); i >= 0 {
+			src = append([]byte("--"), src[i:]...)
+		}
+	}
+	cctx, end := r.begin(ctx)
+	vals, err := r.h.EvalAs(cctx, arg, Owner, string(src))
+	var text string
+	if err == nil && len(vals) > 0 {
+		text = r.h.Pretty(cctx, vals)
+	}
+	interrupted := end()
+	switch {
+	case r.h.Exiting():
+	case interrupted:
+		r.sayInterrupted()
+	case err != nil:
+		fmt.Fprintln(r.errw, lua.FormatError(err))
+		r.failed = true
+	case text != "":
+		fmt.Fprintln(r.out, text)
+	}
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (r *REPL) cmdExit(ctx context.Context, arg string) { r.quit = true }

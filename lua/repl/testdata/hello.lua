@@ -1,0 +1,2 @@
+print("hello from a file")
+from_file = "kept"
