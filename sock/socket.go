@@ -33,6 +33,8 @@ type Socket struct {
 	listening atomic.Bool
 	rdArmed   atomic.Bool // a read deadline may be set on the file
 	wrArmed   atomic.Bool
+	rdLock    waitLock // one reader (or accepter) in the poller at a time
+	wrLock    waitLock
 	timeout   atomic.Int64 // nanoseconds; 0 waits for ever
 
 	bytesIn, bytesOut   atomic.Uint64
@@ -74,10 +76,14 @@ func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd in
 	if s.closed.Load() {
 		return withOp(op, ErrClosed)
 	}
-	call, setDeadline, armed := s.rc.Read, s.file.SetReadDeadline, &s.rdArmed
+	call, setDeadline, armed, side := s.rc.Read, s.file.SetReadDeadline, &s.rdArmed, &s.rdLock
 	if write {
-		call, setDeadline, armed = s.rc.Write, s.file.SetWriteDeadline, &s.wrArmed
+		call, setDeadline, armed, side = s.rc.Write, s.file.SetWriteDeadline, &s.wrArmed, &s.wrLock
 	}
+	if err := side.lock(ctx); err != nil {
+		return withOp(op, err.(*Error))
+	}
+	defer side.unlock()
 	if armed.Load() {
 		// A deadline left by an earlier wait (a timeout that did not fire,
 		// a cancel) would fail even the first try.
