@@ -41,8 +41,12 @@ type Options struct {
 	Stderr io.Writer
 	Table  *sock.Table // default: a new table
 	// Resolve turns a host name into addresses; default: the system's
-	// resolver rules (/etc/hosts, then /etc/resolv.conf).
+	// resolver rules (/etc/hosts, then /etc/resolv.conf), read from DNS.
 	Resolve Resolver
+	// DNS says where those rules are read from: by the default Resolve,
+	// dns.resolve, dns.reverse and dns.query's default server. The zero
+	// value is the system's files.
+	DNS ResolverConfig
 }
 
 // Host is one Lua world with its tasks and sockets.
@@ -53,6 +57,8 @@ type Host struct {
 	errw  *Console
 	stdin io.Reader
 	res   Resolver
+
+	resolverConf ResolverConfig
 
 	gil     sync.Mutex   // the interpreter lock
 	waiters atomic.Int32 // goroutines waiting for the lock
@@ -88,7 +94,7 @@ func New(opts Options) *Host {
 		opts.Table = sock.NewTable()
 	}
 	if opts.Resolve == nil {
-		opts.Resolve = SystemResolver
+		opts.Resolve = opts.DNS.Lookup
 	}
 	h := &Host{
 		table:   opts.Table,
@@ -97,6 +103,8 @@ func New(opts Options) *Host {
 		docs:    map[*glua.LFunction]string{},
 		modDocs: map[string]string{},
 		bufs:    map[int]*readBuffer{},
+
+		resolverConf: opts.DNS,
 	}
 	h.out = NewConsole(opts.Stdout)
 	h.errw = NewConsole(opts.Stderr)

@@ -23,6 +23,7 @@ func allModules() []module {
 		{name: "base", doc: "print, io.write, os.exit and arg, through the host's streams", open: openBaseDocs},
 		{name: "tasks", doc: "background tasks: spawn, sleep, tasks, wait, kill (globals)", open: openTasks},
 		{name: "sock", doc: "sockets: open, bind, listen, accept, connect, read, write, sendto, recvfrom ...", open: openSock},
+		{name: "dns", doc: "DNS: resolve as getaddrinfo does, query as dig does, serve a zone or a Lua handler", open: openDNS},
 		{name: "fds", doc: "the descriptor table: fds(), fd(n) (globals)", open: openFds},
 		{name: "time", doc: "clocks for timing: time.now(), time.monotonic()", open: openTime},
 		{name: "trace", doc: "trace(true | false | fn): every socket call as an strace-style line", open: openTrace},
