@@ -200,6 +200,51 @@ type vmContext struct {
 	h    *Host
 	task *Task
 	n    uint32
+
+	park    *taskParker     // lets go of the lock only when a socket call parks
+	parkCtx context.Context // Context plus park, for the sock package
+}
+
+func newVMContext(ctx context.Context, h *Host, t *Task) *vmContext {
+	p := &taskParker{h: h, t: t}
+	return &vmContext{Context: ctx, h: h, task: t, park: p, parkCtx: sock.WithParker(ctx, p)}
+}
+
+// taskParker is the sock.Parker of a task: a socket call that can complete
+// at once keeps the interpreter lock; one that must wait in the poller lets
+// go of it for the wait, like any blocking call.
+type taskParker struct {
+	h    *Host
+	t    *Task
+	L    *glua.LState // the thread making the current call
+	what waitDesc
+}
+
+func (p *taskParker) Park() {
+	if p.t != nil {
+		p.t.setWaiting(p.what)
+	}
+	p.h.unlock()
+}
+
+func (p *taskParker) Unpark() {
+	p.h.lock(p.L)
+	if p.t != nil {
+		p.t.setWaiting(waitDesc{})
+	}
+}
+
+// sockWait runs a socket call holding the interpreter lock; the call lets
+// go of it only if it has to wait. Threads that are not a task's own (a
+// coroutine's) take the plain path.
+func (h *Host) sockWait(L *glua.LState, what waitDesc, fn func(ctx context.Context)) {
+	vc, ok := L.Context().(*vmContext)
+	if !ok || vc.park == nil {
+		h.waitWith(L, what, fn)
+		return
+	}
+	vc.park.L, vc.park.what = L, what
+	fn(vc.parkCtx)
 }
 
 func (c *vmContext) Done() <-chan struct{} {
@@ -318,7 +363,7 @@ func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LVal
 	if owner != "" {
 		// The task waits for the lock we hold before it runs anything.
 		t.ctx = sock.WithOwner(t.ctx, owner)
-		t.L.SetContext(&vmContext{Context: t.ctx, h: h, task: t})
+		t.L.SetContext(newVMContext(t.ctx, h, t))
 	}
 	h.unlock()
 	<-t.done

@@ -284,7 +284,7 @@ func (h *Host) accept(L *glua.LState) (*sock.Socket, netip.AddrPort, error) {
 	}
 	var c *sock.Socket
 	var peer netip.AddrPort
-	h.waitWith(L, waitOn("accept", s.FD), func(ctx context.Context) {
+	h.sockWait(L, waitOn("accept", s.FD), func(ctx context.Context) {
 		c, peer, err = s.Accept(ctx)
 	})
 	h.checkCancelled(L, err)
@@ -328,7 +328,7 @@ func (h *Host) connect(L *glua.LState, s *sock.Socket, host string, port int) er
 		return err
 	}
 	for _, a := range addrs {
-		h.waitWith(L, waitDesc{op: "connect", fd: s.FD, detail: "to " + a.String()}, func(ctx context.Context) {
+		h.sockWait(L, waitDesc{op: "connect", fd: s.FD, detail: "to " + a.String()}, func(ctx context.Context) {
 			err = s.Connect(ctx, a)
 		})
 		h.checkCancelled(L, err)
@@ -366,7 +366,7 @@ func (h *Host) buffer(s *sock.Socket) *readBuffer {
 // fill reads what has arrived (at most max bytes) and appends it to b.
 func (h *Host) fill(L *glua.LState, b *readBuffer, max int) error {
 	var err error
-	h.waitWith(L, waitOn("read", b.s.FD), func(ctx context.Context) {
+	h.sockWait(L, waitOn("read", b.s.FD), func(ctx context.Context) {
 		_, err = b.s.ReadInto(ctx, max, func(p []byte) { b.data = append(b.data, p...) })
 	})
 	h.checkCancelled(L, err)
@@ -431,7 +431,7 @@ func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
 	}
 	var data string
 	var err error
-	h.waitWith(L, waitOn("read", s.FD), func(ctx context.Context) {
+	h.sockWait(L, waitOn("read", s.FD), func(ctx context.Context) {
 		_, err = s.ReadInto(ctx, n, func(p []byte) { data = string(p) })
 	})
 	h.checkCancelled(L, err)
@@ -578,7 +578,7 @@ func (h *Host) sockWrite(L *glua.LState) int {
 	}
 	var n int
 	p := []byte(data)
-	h.waitWith(L, waitOn("write", s.FD), func(ctx context.Context) {
+	h.sockWait(L, waitOn("write", s.FD), func(ctx context.Context) {
 		n, err = s.Write(ctx, p)
 	})
 	h.checkCancelled(L, err)
@@ -606,7 +606,7 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 	}
 	var n int
 	p := []byte(data)
-	h.waitWith(L, waitOn("sendto", s.FD), func(ctx context.Context) {
+	h.sockWait(L, waitOn("sendto", s.FD), func(ctx context.Context) {
 		n, err = s.SendTo(ctx, p, addrs[0])
 	})
 	h.checkCancelled(L, err)
@@ -619,7 +619,7 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 
 // recvDatagram receives one datagram of at most max bytes.
 func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data []byte, from netip.AddrPort, size int, err error) {
-	h.waitWith(L, waitOn("recvfrom", s.FD), func(ctx context.Context) {
+	h.sockWait(L, waitOn("recvfrom", s.FD), func(ctx context.Context) {
 		err = s.RecvFromInto(ctx, max, func(p []byte, f netip.AddrPort, sz int) {
 			data, from, size = append([]byte{}, p...), f, sz
 		})

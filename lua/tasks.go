@@ -223,7 +223,7 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 	t := &Task{Name: name, L: th, cancel: cancel, done: make(chan struct{}), state: "running", started: time.Now()}
 	h.tasks.add(t)
 	t.ctx = sock.WithOwner(ctx, t.Owner())
-	th.SetContext(&vmContext{Context: t.ctx, h: h, task: t})
+	th.SetContext(newVMContext(t.ctx, h, t))
 	h.tasks.all.Add(1)
 	go h.runTask(t, fn, args, foreground)
 	return t

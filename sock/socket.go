@@ -80,8 +80,31 @@ func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd in
 	if write {
 		call, setDeadline, armed, side = s.rc.Write, s.file.SetWriteDeadline, &s.wrArmed, &s.wrLock
 	}
-	if err := side.lock(ctx); err != nil {
-		return withOp(op, err.(*Error))
+	// The caller's Parker is told only when this goroutine is about to
+	// wait: an operation that completes at once never lets it go. Its
+	// Unpark runs last, after the side lock is released, so a woken
+	// caller never holds the side lock while it waits for its own lock.
+	var parker Parker
+	parked := false
+	park := func() {
+		if parked {
+			return
+		}
+		parked = true
+		if parker = parkerOf(ctx); parker != nil {
+			parker.Park()
+		}
+	}
+	defer func() {
+		if parker != nil {
+			parker.Unpark()
+		}
+	}()
+	if !side.tryLock() {
+		park()
+		if err := side.lock(ctx); err != nil {
+			return withOp(op, err.(*Error))
+		}
 	}
 	defer side.unlock()
 	if armed.Load() {
@@ -100,6 +123,7 @@ func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd in
 	if ctx != nil && ctx.Err() != nil {
 		return withOp(op, ErrCanceled)
 	}
+	park()
 
 	// Deadlines are armed only when needed: with no timeout the poller
 	// waits for ever as it is, at no cost.

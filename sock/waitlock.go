@@ -62,3 +62,39 @@ func (l *waitLock) unlock() {
 	}
 	l.mu.Unlock()
 }
+
+// tryLock takes the lock if it is free.
+func (l *waitLock) tryLock() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held {
+		return false
+	}
+	l.held = true
+	return true
+}
+
+// Parker is told when an operation is about to wait in the poller and when
+// the wait is over. The Lua host lets go of its interpreter lock in Park and
+// takes it back in Unpark, so a call that completes at once (a write with
+// room in the buffer, a read with data waiting) never gives the lock up.
+// Both run on the goroutine making the call.
+type Parker interface {
+	Park()
+	Unpark()
+}
+
+type parkerKey struct{}
+
+// WithParker attaches p to ctx for the operations made under it.
+func WithParker(ctx context.Context, p Parker) context.Context {
+	return context.WithValue(ctx, parkerKey{}, p)
+}
+
+func parkerOf(ctx context.Context) Parker {
+	if ctx == nil {
+		return nil
+	}
+	p, _ := ctx.Value(parkerKey{}).(Parker)
+	return p
+}
