@@ -147,8 +147,9 @@ func goServer() *server {
 }
 
 // load runs c connections doing write-then-read round trips for d and
-// returns round trips per second.
-func load(addr string) float64 {
+// returns round trips per second and the server's CPU time (user + system)
+// per round trip, which a busy machine disturbs far less than the rate.
+func load(addr string, pid int) (float64, time.Duration) {
 	pinSelf()
 	var total atomic.Int64
 	var wg sync.WaitGroup
@@ -158,6 +159,7 @@ func load(addr string) float64 {
 		msg[i] = byte('a' + i%26)
 	}
 	start := time.Now()
+	cpu0 := cpuTime(pid)
 	for i := 0; i < *conns; i++ {
 		wg.Add(1)
 		go func() {
@@ -187,26 +189,47 @@ func load(addr string) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(total.Load()) / time.Since(start).Seconds()
+	cpu := cpuTime(pid) - cpu0
+	n := total.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(n) / time.Since(start).Seconds(), cpu / time.Duration(n)
+}
+
+// cpuTime reads a process's user + system CPU time from /proc.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100
 }
 
 func speed() {
 	fmt.Printf("echo round trips: %d connections, %d-byte messages, %s per run, best of %d\n", *conns, *size, *duration, *rounds)
 	var bestLua, bestGo float64
+	cpuLua, cpuGo := time.Duration(1<<62), time.Duration(1<<62)
 	for r := 0; r < *rounds; r++ {
 		for _, mk := range []func() *server{goServer, luaServer} {
 			s := mk()
-			rate := load(s.addr)
+			rate, cpu := load(s.addr, s.cmd.Process.Pid)
 			s.stop()
-			fmt.Printf("  round %d  %-8s %10.0f round trips/s\n", r+1, s.name, rate)
+			fmt.Printf("  round %d  %-8s %10.0f round trips/s  %6.2f us server CPU per round trip\n", r+1, s.name, rate, float64(cpu)/1e3)
 			if s.name == "go" {
-				bestGo = max(bestGo, rate)
+				bestGo, cpuGo = max(bestGo, rate), min(cpuGo, cpu)
 			} else {
-				bestLua = max(bestLua, rate)
+				bestLua, cpuLua = max(bestLua, rate), min(cpuLua, cpu)
 			}
 		}
 	}
-	fmt.Printf("native Go: %.0f/s  sockplay Lua: %.0f/s  ratio %.2fx\n", bestGo, bestLua, bestLua/bestGo)
+	fmt.Printf("round trips/s, best round: native Go %.0f, sockplay Lua %.0f: ratio %.2fx\n", bestGo, bestLua, bestLua/bestGo)
+	fmt.Printf("server CPU per round trip, best round: native Go %.2f us, sockplay Lua %.2f us: ratio %.2fx\n",
+		float64(cpuGo)/1e3, float64(cpuLua)/1e3, float64(cpuGo)/float64(cpuLua))
 }
 
 // memory holds n idle connections to each server and reports the growth
