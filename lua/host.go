@@ -77,6 +77,7 @@ type Host struct {
 	exiting     atomic.Bool
 	failed      atomic.Bool // an uncaught error ended some task
 	closed      atomic.Bool
+	namespaces  []*sock.Netns // made by sock.netns(), released at Close
 }
 
 // New builds a host with the standard libraries and sockplay's modules.
@@ -286,6 +287,9 @@ func (h *Host) Close() {
 	}
 	h.table.SetTracer(nil)
 	h.table.CloseAll()
+	for _, ns := range h.namespaces {
+		ns.Close()
+	}
 	h.out.Flush()
 	h.errw.Flush()
 }

@@ -51,6 +51,8 @@ func openSock(h *Host) {
 		{"bind_udp", h.sockBindUDP, "sock.bind_udp(host, port) -> socket | nil, msg, code  -- a UDP socket bound to host:port"},
 		{"options", h.sockOptions, "sock.options() -> {name = description}  -- the socket options setopt and getopt know"},
 	})
+	h.addFuncs(m, h.netnsFuncs())
+	h.openNetnsType()
 
 	// Methods are the module's functions with the object in place of the
 	// fd; accept returns an object rather than an fd.

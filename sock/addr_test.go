@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // Parsing what users type: addresses, ports and socket kinds; and the error

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // Compare the cost of tracing:

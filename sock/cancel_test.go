@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // Waking blocked operations: a cancelled context (ECANCELED), a socket

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // Impairment of a datagram socket's outgoing datagrams: loss, duplication,

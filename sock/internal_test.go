@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock
 
 // Unit tests of the unexported parsers and helpers: /proc/net lines, error

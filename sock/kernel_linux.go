@@ -168,6 +168,7 @@ func socketState(s *Socket, info *SocketInfo) {
 		return
 	}
 	info.State = tcpStates[ti.State]
+	info.Retrans = ti.Total_retrans
 	switch info.State {
 	case "LISTEN":
 		// For a listener the kernel puts the accept queue's length in

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // The fd numbers, states and queues sockplay shows are the kernel's: they

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // Shared test machinery: the leak check in TestMain and the helpers every

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // Each operation's success and its failures, on real loopback sockets.

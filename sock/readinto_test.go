@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // ReadInto and RecvFromInto: reads that wait holding no buffer and lend a

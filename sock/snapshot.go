@@ -38,6 +38,7 @@ type SocketInfo struct {
 	DgramsOut   uint64
 	Timeout     time.Duration
 	Impair      string
+	Retrans     uint32 // TCP segments the kernel sent again (tcpi_total_retrans)
 }
 
 // Snapshot lists every descriptor the process has open, ordered by fd, with

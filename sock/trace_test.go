@@ -1,3 +1,5 @@
+//go:build linux
+
 package sock_test
 
 // The trace: events rendered the way strace prints calls, hex dumps, and

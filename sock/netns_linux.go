@@ -1,0 +1,259 @@
+//go:build linux
+
+package sock
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Netns is a network namespace of sockplay's own, with its own loopback.
+// Loss injected there (Loss) hits real kernel TCP and UDP traffic and
+// nothing else on the machine, so TCP's retransmissions can be seen
+// recovering from it. Creating one needs CAP_NET_ADMIN (root); the loss
+// rule needs the nft command.
+//
+// Sockets are opened inside it without a new process: a locked OS thread
+// switches to the namespace, calls socket(2), and switches back. A socket
+// stays in the namespace it was made in, and its fd is an ordinary entry
+// in sockplay's table.
+type Netns struct {
+	mu     sync.Mutex
+	fd     int // an nsfs fd: holding it keeps the namespace alive
+	closed bool
+	loss   float64
+}
+
+// NewNetns creates a namespace with its loopback up.
+func NewNetns() (*Netns, error) {
+	var ns *Netns
+	err := onLockedThread(func() error {
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return wrap("netns", err)
+		}
+		defer unix.Close(orig)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			if err == unix.EPERM {
+				return &Error{Op: "netns", Code: "EPERM", Msg: "creating a network namespace needs root (CAP_NET_ADMIN)", Errno: unix.EPERM}
+			}
+			return wrap("netns", err)
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = loopbackUp()
+		}
+		// Back to where the thread came from before anything else runs
+		// on it; if that fails the thread must not be reused.
+		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+			panic("sock: cannot return a thread to its network namespace: " + serr.Error())
+		}
+		if err != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			return wrap("netns", err)
+		}
+		ns = &Netns{fd: fd}
+		return nil
+	})
+	return ns, err
+}
+
+// onLockedThread runs fn on a thread of its own, so a namespace switch
+// never leaks into other goroutines.
+func onLockedThread(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// loopbackUp sets IFF_UP on lo in the calling thread's namespace, with an
+// Ethernet-sized MTU: loopback's usual 64 KiB would carry a megabyte in a
+// dozen segments, and loss would hardly show.
+func loopbackUp() error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return err
+	}
+	mtu, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	mtu.SetUint32(1500)
+	if err := unix.IoctlIfreq(s, unix.SIOCSIFMTU, mtu); err != nil {
+		return err
+	}
+	// Without segmentation offload the kernel hands the device (and the
+	// loss rule) real 1448-byte segments instead of 64 KiB bursts.
+	for _, cmd := range []uint32{unix.ETHTOOL_STSO, unix.ETHTOOL_SGSO} {
+		if err := ethtoolSet(s, "lo", cmd, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ethtoolSet is `ethtool -K dev ... off` for one feature: SIOCETHTOOL with
+// a struct ethtool_value {cmd, data}.
+func ethtoolSet(fd int, dev string, cmd, value uint32) error {
+	ev := struct{ cmd, data uint32 }{cmd, value}
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data uintptr
+		_    [16]byte
+	}
+	copy(ifr.name[:], dev)
+	ifr.data = uintptr(unsafe.Pointer(&ev))
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	runtime.KeepAlive(&ev)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// do runs fn with the thread inside the namespace.
+func (n *Netns) do(fn func() error) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return &Error{Op: "netns", Code: "EBADF", Msg: "network namespace is closed", Errno: unix.EBADF}
+	}
+	nsfd := n.fd
+	n.mu.Unlock()
+	return onLockedThread(func() error {
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return wrap("netns", err)
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+			return wrap("netns", err)
+		}
+		ferr := fn()
+		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+			panic("sock: cannot return a thread to its network namespace: " + serr.Error())
+		}
+		return ferr
+	})
+}
+
+// OpenIn is Open for a socket inside ns.
+func (t *Table) OpenIn(ctx context.Context, kind Kind, ns *Netns) (*Socket, error) {
+	if kind < TCP || kind > UDP6 {
+		return nil, argError("socket", "unknown socket kind %d", kind)
+	}
+	start := t.traceStart()
+	var fd int
+	err := ns.do(func() error {
+		var err error
+		fd, err = sysSocket(kind.family(), kind.sotype())
+		return err
+	})
+	if err != nil {
+		err = wrap("socket", err)
+		t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String(), "netns"}, Ret: -1, Err: err})
+		return nil, err
+	}
+	s, err := t.adopt(fd, kind, ownerOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String(), "netns"}, Ret: fd, Owner: s.Owner})
+	return s, nil
+}
+
+// SetLoss makes the namespace's kernel drop a fraction p (0..1) of all
+// arriving packets, TCP and UDP alike, with an nftables rule; 0 removes it.
+// The rule sits on the input hook, after the packet has "crossed the
+// wire": a drop on output would be reported to the sending TCP as a local
+// failure and quietly resent, which is not what network loss looks like.
+func (n *Netns) SetLoss(p float64) error {
+	if p < 0 || p > 1 {
+		return argError("netns", "loss %g is outside 0..1", p)
+	}
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		for _, dir := range []string{"/usr/sbin/nft", "/sbin/nft"} {
+			if _, serr := exec.LookPath(dir); serr == nil {
+				nft, err = dir, nil
+				break
+			}
+		}
+		if err != nil {
+			return &Error{Op: "netns", Code: "ENOENT", Msg: "kernel loss needs the nft command (Debian package nftables)", Errno: unix.ENOENT}
+		}
+	}
+	run := func(args ...string) error {
+		out, err := exec.Command(nft, args...).CombinedOutput()
+		if err != nil {
+			return &Error{Op: "netns", Code: "EIO", Msg: "nft " + strings.Join(args, " ") + ": " + strings.TrimSpace(string(out))}
+		}
+		return nil
+	}
+	err = n.do(func() error {
+		run("delete", "table", "inet", "sockplay") // absent the first time
+		if p == 0 {
+			return nil
+		}
+		if err := run("add", "table", "inet", "sockplay"); err != nil {
+			return err
+		}
+		if err := run("add", "chain", "inet", "sockplay", "in", "{ type filter hook input priority 0; policy accept; }"); err != nil {
+			return err
+		}
+		return run("add", "rule", "inet", "sockplay", "in", "numgen", "random", "mod", "10000", "lt", fmt.Sprint(int(p*10000+0.5)), "counter", "drop")
+	})
+	if err == nil {
+		n.mu.Lock()
+		n.loss = p
+		n.mu.Unlock()
+	}
+	return err
+}
+
+// Loss is the fraction SetLoss set.
+func (n *Netns) Loss() float64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.loss
+}
+
+// FD is the namespace's nsfs descriptor (it shows in the fd table).
+func (n *Netns) FD() int { return n.fd }
+
+// Close releases the namespace; the kernel removes it when the last socket
+// in it is closed too.
+func (n *Netns) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return withOp("netns", ErrClosed)
+	}
+	n.closed = true
+	return wrap("netns", unix.Close(n.fd))
+}
