@@ -27,6 +27,18 @@ var (
 	buildErr  error
 )
 
+// Main runs a package's tests and then removes the binary Binary built,
+// so test runs leave nothing behind in the temporary directory:
+//
+//	func TestMain(m *testing.M) { os.Exit(scripttest.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	return code
+}
+
 // Root is the repository's top directory.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
