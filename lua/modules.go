@@ -26,6 +26,8 @@ func allModules() []module {
 		{name: "dns", doc: "DNS: resolve as getaddrinfo does, query as dig does, serve a zone or a Lua handler", open: openDNS},
 		{name: "fds", doc: "the descriptor table: fds(), fd(n) (globals)", open: openFds},
 		{name: "time", doc: "clocks for timing: time.now(), time.monotonic()", open: openTime},
+		{name: "fs", doc: "files: stat, lstat, realpath, list, read, write", open: openFs},
+		{name: "proc", doc: "processes: proc.run a program with stdin, env and a time limit", open: openProc},
 		{name: "trace", doc: "trace(true | false | fn): every socket call as an strace-style line", open: openTrace},
 		{name: "help", doc: "help(), help(fn), help(\"module\")", open: openHelp},
 	}

@@ -271,7 +271,7 @@ func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foregrou
 
 func openTasks(h *Host) {
 	h.setGlobals([]fn{
-		{"spawn", h.luaSpawn, "spawn(fn, ...) -> task  -- run fn(...) as a background task; blocking calls in one task let the others run"},
+		{"spawn", h.luaSpawn, "spawn(fn, ...) -> task  -- run fn(...) as a background task; blocking calls in one task let the others run; spawn{fn, ..., name = \"label\"} also names it (tasks(), the OWNER of its sockets in fds())"},
 		{"sleep", h.luaSleep, "sleep(seconds)  -- pause this task; other tasks keep running"},
 		{"tasks", h.luaTasks, "tasks() -> {{id, name, state, waiting, fds}, ...}  -- the running tasks"},
 		{"wait", h.luaWait, "wait(task [, timeout]) -> results... | nil, msg, code  -- wait for a task to end and get what it returned"},
@@ -340,12 +340,44 @@ func (h *Host) lookupTask(L *glua.LState, n int) *Task {
 }
 
 func (h *Host) luaSpawn(L *glua.LState) int {
+	if spec, ok := L.Get(1).(*glua.LTable); ok && L.GetTop() == 1 {
+		return h.spawnNamed(L, spec)
+	}
 	fn := L.CheckFunction(1)
 	args := make([]glua.LValue, 0, L.GetTop()-1)
 	for i := 2; i <= L.GetTop(); i++ {
 		args = append(args, L.Get(i))
 	}
 	name := functionName(fn)
+	t := h.startTask(h.ctx, fn, args, name, false)
+	L.Push(h.taskValue(L, t))
+	return 1
+}
+
+// spawnNamed is spawn{fn, args..., name = "label"}: the name is fixed
+// before the task runs, so every socket it opens or accepts carries it,
+// and a proxy can say which client a backend connection serves.
+func (h *Host) spawnNamed(L *glua.LState, spec *glua.LTable) int {
+	fn, ok := spec.RawGetInt(1).(*glua.LFunction)
+	if !ok {
+		L.ArgError(1, "spawn{fn, ...}: function expected as the first element, got "+spec.RawGetInt(1).Type().String())
+	}
+	name := functionName(fn)
+	switch v := spec.RawGetString("name").(type) {
+	case glua.LString:
+		if v == "" || strings.ContainsAny(string(v), "\r\n") {
+			L.ArgError(1, "spawn{name = ...}: want a one-line, non-empty name")
+		}
+		name = string(v)
+	case *glua.LNilType:
+	default:
+		L.ArgError(1, "spawn{name = ...}: string expected, got "+v.Type().String())
+	}
+	n := spec.MaxN()
+	args := make([]glua.LValue, 0, max(n-1, 0))
+	for i := 2; i <= n; i++ {
+		args = append(args, spec.RawGetInt(i))
+	}
 	t := h.startTask(h.ctx, fn, args, name, false)
 	L.Push(h.taskValue(L, t))
 	return 1

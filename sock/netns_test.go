@@ -127,4 +127,3 @@ func TestNetnsErrors(t *testing.T) {
 		t.Errorf("second Close: %v, want EBADF", err)
 	}
 }
-

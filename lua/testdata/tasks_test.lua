@@ -134,3 +134,27 @@ function TestSleepArgument()
   expect.fails(function() sleep(-1) end, "bad argument #1 to 'sleep'")
   expect.fails(function() sleep("x") end, "number expected")
 end
+
+function TestSpawnNamed()
+  local l = assert(sock.listen_tcp("127.0.0.1", 0))
+  local _, port = l:getsockname()
+  local t = spawn{function(p, extra)
+    local c = assert(sock.dial_tcp("127.0.0.1", p, 5))
+    local owner
+    for _, row in ipairs(fds()) do
+      if row.fd == c.fd then owner = row.owner end
+    end
+    c:close()
+    return owner, extra
+  end, port, nil, name = "client fd 9"}
+  local a = assert(l:accept())
+  local owner, extra = wait(t, 5)
+  expect.eq(t.name, "client fd 9")
+  expect.match(owner, "%(client fd 9%)$")
+  expect.eq(extra, nil)
+  a:close()
+  l:close()
+  expect.fails(function() spawn{name = "x"} end, "function expected")
+  expect.fails(function() spawn{function() end, name = 7} end, "string expected")
+  expect.fails(function() spawn{function() end, name = "a\nb"} end, "one%-line")
+end
