@@ -237,9 +237,35 @@ func TestRecentClosed(t *testing.T) {
 	if rc := tbl.recentClosed(); len(rc) != 0 {
 		t.Errorf("still remembered after %v: %+v", recentFor+time.Second, rc)
 	}
-	// The next close prunes the old entry from the list itself.
 	s.Close()
-	if len(tbl.recent) != 1 || tbl.recent[0].local != laddr {
-		t.Errorf("recent = %+v, want only the server's side", tbl.recent)
+	if rc := tbl.recentClosed(); len(rc) != 1 || rc[0].local != laddr {
+		t.Errorf("recentClosed = %+v, want only the server's side", rc)
+	}
+}
+
+// Under churn the remembered connections stay bounded and the newest win.
+func TestRecentIsARing(t *testing.T) {
+	tbl := NewTable()
+	for i := 0; i < 3*maxRecent+7; i++ {
+		tbl.mu.Lock()
+		tbl.remember(closedConn{kind: TCP, local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(i+1)), closedAt: tbl.now()})
+		tbl.mu.Unlock()
+	}
+	rc := tbl.recentClosed()
+	if len(rc) != maxRecent {
+		t.Fatalf("%d remembered, want %d", len(rc), maxRecent)
+	}
+	newest := uint16(3*maxRecent + 7)
+	seen := false
+	for _, c := range rc {
+		if c.local.Port() == newest {
+			seen = true
+		}
+		if c.local.Port() <= newest-maxRecent {
+			t.Errorf("an old connection (port %d) survived", c.local.Port())
+		}
+	}
+	if !seen {
+		t.Error("the newest connection is missing")
 	}
 }

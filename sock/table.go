@@ -19,8 +19,10 @@ type Table struct {
 	mu      sync.Mutex
 	sockets map[int]*Socket
 	recent  []closedConn // TCP connections closed lately, to show TIME_WAIT
-	tracer  atomic.Pointer[Tracer]
-	now     func() time.Time
+	// recentNext is where the ring of recent overwrites next once full.
+	recentNext int
+	tracer     atomic.Pointer[Tracer]
+	now        func() time.Time
 }
 
 // closedConn remembers a TCP connection after its fd is gone: the kernel
@@ -38,6 +40,22 @@ type closedConn struct {
 // recentFor is how long a closed connection is looked for: TIME_WAIT lasts
 // 60 s on Linux.
 const recentFor = 65 * time.Second
+
+// maxRecent bounds the closed connections remembered: a server churning
+// thousands of connections a second must not grow a list (or pay to scan
+// one) on every close; the table only shows the latest few anyway.
+const maxRecent = 256
+
+// remember records a closed connection in a ring of maxRecent, replacing
+// the oldest. The caller holds t.mu.
+func (t *Table) remember(c closedConn) {
+	if len(t.recent) < maxRecent {
+		t.recent = append(t.recent, c)
+		return
+	}
+	t.recent[t.recentNext] = c
+	t.recentNext = (t.recentNext + 1) % maxRecent
+}
 
 // NewTable returns an empty table.
 func NewTable() *Table {
@@ -161,14 +179,7 @@ func (t *Table) forget(s *Socket, local, peer netip.AddrPort) bool {
 	}
 	delete(t.sockets, s.FD)
 	if s.Kind.Stream() && peer.IsValid() {
-		now := t.now()
-		keep := t.recent[:0]
-		for _, c := range t.recent {
-			if now.Sub(c.closedAt) < recentFor {
-				keep = append(keep, c)
-			}
-		}
-		t.recent = append(keep, closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: now,
+		t.remember(closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: t.now(),
 			bytesIn: s.bytesIn.Load(), bytesOut: s.bytesOut.Load()})
 	}
 	return true
