@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sort"
+	"sockplay/internal/leakcheck"
 	"strings"
 	"sync"
 	"testing"
@@ -209,48 +208,12 @@ func luaRepr(v glua.LValue) string {
 	return v.String()
 }
 
-// baseline records descriptors and goroutines so a test can check that
-// everything it started has ended.
-type baseline struct {
-	fds        []string
-	goroutines int
-}
+// baseline is leakcheck's, with this package's grace period.
+type baseline struct{ leakcheck.Baseline }
 
-func takeBaseline() baseline {
-	return baseline{fds: openFDs(), goroutines: runtime.NumGoroutine()}
-}
-
-func openFDs() []string {
-	ents, _ := os.ReadDir("/proc/self/fd")
-	var out []string
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
-			out = append(out, e.Name()+" -> "+target)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func takeBaseline() baseline { return baseline{leakcheck.Take()} }
 
 func (b baseline) check(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		fds, g := openFDs(), runtime.NumGoroutine()
-		if len(fds) <= len(b.fds) && g <= b.goroutines {
-			return
-		}
-		if time.Now().After(deadline) {
-			if len(fds) > len(b.fds) {
-				t.Errorf("descriptors leaked: %d before, %d after:\n%s", len(b.fds), len(fds), strings.Join(fds, "\n"))
-			}
-			if g > b.goroutines {
-				buf := make([]byte, 1<<16)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines leaked: %d before, %d after\n%s", b.goroutines, g, buf[:n])
-			}
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	b.Check(t, 3*time.Second)
 }
