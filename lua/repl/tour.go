@@ -58,8 +58,9 @@ var tour = []tourStep{
 	},
 }
 
-const tourEnd = "That was the tour. Do it again by hand with .watch running in a second\n" +
-	"sockplay, or try .fd srv, .trace on, help(sock.accept); .help lists the rest."
+const tourEnd = "That was the tour. `ss -tanp` in another terminal shows the same sockets\n" +
+	"from outside; .watch redraws the table live while background tasks work.\n" +
+	"Try .fd srv, .trace on, help(sock.accept); .help lists the rest."
 
 // cmdTour runs the walk. At a terminal it pauses before each step so the
 // code can be read first; elsewhere it runs straight through.
