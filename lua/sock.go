@@ -114,6 +114,15 @@ func (h *Host) sockFuncs() []fn {
 	}
 }
 
+// pushTrue is the end of a call that returns true or the failure triple.
+func pushTrue(L *glua.LState, err error) int {
+	if err != nil {
+		return pushFail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
 // pushFail pushes the world-failure triple nil, message, code.
 func pushFail(L *glua.LState, err error) int {
 	L.Push(glua.LNil)
@@ -272,11 +281,7 @@ func (h *Host) sockListen(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	if err := s.Listen(backlog); err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LTrue)
-	return 1
+	return pushTrue(L, s.Listen(backlog))
 }
 
 func (h *Host) accept(L *glua.LState) (*sock.Socket, netip.AddrPort, error) {
@@ -348,11 +353,7 @@ func (h *Host) sockConnect(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	if err := h.connect(L, s, host, port); err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LTrue)
-	return 1
+	return pushTrue(L, h.connect(L, s, host, port))
 }
 
 // buffer returns the read buffer of s, creating it.
@@ -667,11 +668,7 @@ func (h *Host) sockShutdown(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	if err := s.Shutdown(how); err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LTrue)
-	return 1
+	return pushTrue(L, s.Shutdown(how))
 }
 
 func (h *Host) sockClose(L *glua.LState) int {
@@ -682,11 +679,7 @@ func (h *Host) sockClose(L *glua.LState) int {
 	if b := h.bufs[s.FD]; b != nil && b.s == s {
 		delete(h.bufs, s.FD)
 	}
-	if err := s.Close(); err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LTrue)
-	return 1
+	return pushTrue(L, s.Close())
 }
 
 func pushAddr(L *glua.LState, ap netip.AddrPort, err error) int {
@@ -746,11 +739,7 @@ func (h *Host) sockSetopt(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	if err := s.SetOption(name, v); err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LTrue)
-	return 1
+	return pushTrue(L, s.SetOption(name, v))
 }
 
 func (h *Host) sockGetopt(L *glua.LState) int {
@@ -853,11 +842,7 @@ func (h *Host) sockImpair(L *glua.LState) int {
 	if s.Kind.Stream() {
 		L.ArgError(1, fmt.Sprintf("impairment applies to udp sockets; fd %d is %s", s.FD, s.Kind))
 	}
-	if err := s.Impair(im); err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LTrue)
-	return 1
+	return pushTrue(L, s.Impair(im))
 }
 
 func (h *Host) sockInfo(L *glua.LState) int {
