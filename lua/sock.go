@@ -3,7 +3,6 @@ package lua
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -976,9 +975,18 @@ func (h *Host) sockListenTCP(L *glua.LState) int {
 	if backlog < 0 {
 		L.ArgError(3, "backlog must not be negative")
 	}
-	kind := sock.TCP
+	return h.openBound(L, sock.TCP, sock.TCP6, host, port,
+		func(s *sock.Socket) error { return s.SetOption("reuseaddr", 1) },
+		func(s *sock.Socket) error { return s.Listen(backlog) })
+}
+
+// openBound is the common part of the one-call helpers that bind: resolve
+// host for the family it names (an IPv6 literal picks v6), open, prepare,
+// bind, finish; on any failure the socket is closed again.
+func (h *Host) openBound(L *glua.LState, v4, v6 sock.Kind, host string, port int, prepare, finish func(*sock.Socket) error) int {
+	kind := v4
 	if strings.Contains(host, ":") {
-		kind = sock.TCP6
+		kind = v6
 	}
 	addrs, err := h.resolve(L, kind, host, port)
 	if err != nil {
@@ -988,9 +996,9 @@ func (h *Host) sockListenTCP(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	if err = s.SetOption("reuseaddr", 1); err == nil {
+	if err = prepare(s); err == nil {
 		if err = s.Bind(addrs[0]); err == nil {
-			err = s.Listen(backlog)
+			err = finish(s)
 		}
 	}
 	if err != nil {
@@ -1028,24 +1036,7 @@ func (h *Host) sockDialTCP(L *glua.LState) int {
 func (h *Host) sockBindUDP(L *glua.LState) int {
 	host := L.CheckString(1)
 	port := checkPort(L, 2)
-	kind := sock.UDP
-	if strings.Contains(host, ":") {
-		kind = sock.UDP6
-	}
-	addrs, err := h.resolve(L, kind, host, port)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	s, err := h.table.Open(h.taskCtx(L), kind)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	if err := s.Bind(addrs[0]); err != nil {
-		s.Close()
-		return pushFail(L, err)
-	}
-	L.Push(h.newObj(L, s))
-	return 1
+	none := func(*sock.Socket) error { return nil }
+	return h.openBound(L, sock.UDP, sock.UDP6, host, port, none, none)
 }
 
-var _ = errors.New
