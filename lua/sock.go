@@ -1039,4 +1039,3 @@ func (h *Host) sockBindUDP(L *glua.LState) int {
 	none := func(*sock.Socket) error { return nil }
 	return h.openBound(L, sock.UDP, sock.UDP6, host, port, none, none)
 }
-
