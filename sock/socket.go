@@ -382,6 +382,8 @@ const maxReadChunk = 64 * 1024
 // ReadInto is Read for callers that copy the data out at once: it waits
 // holding no buffer, then reads at most max bytes (up to 64 KiB) into a
 // pooled buffer and passes them to use, which must not keep the slice.
+// Read keeps a loop of its own rather than calling this: the wrapping
+// closure would cost two allocations on every read (TestNoTraceAllocations).
 func (s *Socket) ReadInto(ctx context.Context, max int, use func([]byte)) (int, error) {
 	if !s.Kind.Stream() {
 		return s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
