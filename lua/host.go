@@ -204,21 +204,52 @@ type vmContext struct {
 
 	park    *taskParker     // lets go of the lock only when a socket call parks
 	parkCtx context.Context // Context plus park, for the sock package
+	done    <-chan struct{} // Context.Done(), asked once: the VM asks per instruction
 }
 
 func newVMContext(ctx context.Context, h *Host, t *Task) *vmContext {
 	p := &taskParker{h: h, t: t}
-	return &vmContext{Context: ctx, h: h, task: t, park: p, parkCtx: sock.WithParker(ctx, p)}
+	return &vmContext{Context: ctx, h: h, task: t, park: p, parkCtx: sock.WithParker(ctx, p), done: ctx.Done()}
 }
 
 // taskParker is the sock.Parker of a task: a socket call that can complete
 // at once keeps the interpreter lock; one that must wait in the poller lets
-// go of it for the wait, like any blocking call.
+// go of it for the wait, like any blocking call. It is also the task's
+// sock.CancelWatcher: one context.AfterFunc per task (see runTask) wakes
+// the socket wait the task is in, instead of one registered per wait.
 type taskParker struct {
 	h    *Host
 	t    *Task
 	L    *glua.LState // the thread making the current call
 	what waitDesc
+
+	mu      sync.Mutex
+	watched sock.Wakeable // the wait a cancel must end
+}
+
+func (p *taskParker) WatchCancel(w sock.Wakeable) {
+	p.mu.Lock()
+	p.watched = w
+	p.mu.Unlock()
+}
+
+func (p *taskParker) UnwatchCancel(w sock.Wakeable) bool {
+	p.mu.Lock()
+	ok := p.watched == w
+	p.watched = nil
+	p.mu.Unlock()
+	return ok
+}
+
+// cancelled runs once when the task's context ends.
+func (p *taskParker) cancelled() {
+	p.mu.Lock()
+	w := p.watched
+	p.watched = nil
+	p.mu.Unlock()
+	if w != nil {
+		w.Wake()
+	}
 }
 
 func (p *taskParker) Park() {
@@ -253,7 +284,7 @@ func (c *vmContext) Done() <-chan struct{} {
 	if c.n&4095 == 0 && c.h.waiters.Load() > 0 {
 		c.h.yieldLock()
 	}
-	return c.Context.Done()
+	return c.done
 }
 
 // Err words a cancellation the way a user reads it.

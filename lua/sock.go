@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	glua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -369,7 +370,7 @@ func (h *Host) buffer(s *sock.Socket) *readBuffer {
 func (h *Host) fill(L *glua.LState, b *readBuffer, max int) error {
 	var err error
 	h.sockWait(L, waitOn("read", b.s.FD), func(ctx context.Context) {
-		_, err = b.s.ReadInto(ctx, max, func(p []byte) { b.data = append(b.data, p...) })
+		b.data, err = b.s.ReadAppend(ctx, max, b.data)
 	})
 	h.checkCancelled(L, err)
 	return err
@@ -417,11 +418,13 @@ func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
 		L.Push(glua.LString(""))
 		return 1
 	}
-	if b := h.bufs[s.FD]; b != nil && b.s == s && len(b.data) > 0 {
-		k := min(n, len(b.data))
-		L.Push(glua.LString(b.data[:k]))
-		b.data = b.data[k:]
-		return 1
+	if len(h.bufs) > 0 { // bytes left over by read_line or read_until
+		if b := h.bufs[s.FD]; b != nil && b.s == s && len(b.data) > 0 {
+			k := min(n, len(b.data))
+			L.Push(glua.LString(b.data[:k]))
+			b.data = b.data[k:]
+			return 1
+		}
 	}
 	if !s.Kind.Stream() {
 		data, _, _, err := h.recvDatagram(L, s, n)
@@ -434,7 +437,7 @@ func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
 	var data string
 	var err error
 	h.sockWait(L, waitOn("read", s.FD), func(ctx context.Context) {
-		_, err = s.ReadInto(ctx, n, func(p []byte) { data = string(p) })
+		data, err = s.ReadString(ctx, n)
 	})
 	h.checkCancelled(L, err)
 	if err != nil {
@@ -579,9 +582,8 @@ func (h *Host) sockWrite(L *glua.LState) int {
 		return pushFail(L, err)
 	}
 	var n int
-	p := []byte(data)
 	h.sockWait(L, waitOn("write", s.FD), func(ctx context.Context) {
-		n, err = s.Write(ctx, p)
+		n, err = s.Write(ctx, bytesOf(data))
 	})
 	h.checkCancelled(L, err)
 	if err != nil {
@@ -592,6 +594,11 @@ func (h *Host) sockWrite(L *glua.LState) int {
 	L.Push(glua.LNumber(n))
 	return 1
 }
+
+// bytesOf views a Lua string's bytes without copying them, for the calls
+// that only send them: sock never writes into what it is given to send,
+// and keeps a copy of anything it holds on to (the trace, impairment).
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func (h *Host) sockSendTo(L *glua.LState) int {
 	s, err := h.checkSock(L, 1)

@@ -232,6 +232,11 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foreground bool) {
 	defer h.tasks.all.Done()
 	h.lock(t.L)
+	// Read under the lock: EvalAs may replace the context before the task
+	// first runs.
+	if vc, ok := t.L.Context().(*vmContext); ok {
+		defer context.AfterFunc(vc.Context, vc.park.cancelled)()
+	}
 	err := t.L.CallByParam(glua.P{Fn: fn, NRet: glua.MultRet, Protect: true}, args...)
 	var results []glua.LValue
 	if err == nil {

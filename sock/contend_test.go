@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,12 +32,12 @@ func TestCancelQueuedBehindAnotherWaiter(t *testing.T) {
 
 	first := make(chan error, 1)
 	go func() { _, _, err := l.Accept(context.Background()); first <- err }()
-	waitUntil(t, func() bool { return l.rdLock.isHeld() })
+	waitUntil(t, func() bool { return l.rd.lock.isHeld() })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	second := make(chan error, 1)
 	go func() { _, _, err := l.Accept(ctx); second <- err }()
-	waitUntil(t, func() bool { return l.rdLock.queued() == 1 })
+	waitUntil(t, func() bool { return l.rd.lock.queued() == 1 })
 	cancel()
 	select {
 	case err := <-second:
@@ -44,7 +47,7 @@ func TestCancelQueuedBehindAnotherWaiter(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("cancelling a queued accept did not wake it")
 	}
-	if l.rdLock.queued() != 0 {
+	if l.rd.lock.queued() != 0 {
 		t.Errorf("cancelled waiter still queued")
 	}
 	l.Close()
@@ -81,11 +84,7 @@ func TestWaitLockHandOverRace(t *testing.T) {
 	}
 }
 
-func (l *waitLock) isHeld() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.held
-}
+func (l *waitLock) isHeld() bool { return l.state.Load() != lockFree }
 
 func (l *waitLock) queued() int {
 	l.mu.Lock()
@@ -101,5 +100,47 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 5 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Many goroutines taking the lock, some with contexts that end while they
+// queue: never two holders at once, and the lock ends free and unqueued.
+func TestWaitLockExclusion(t *testing.T) {
+	var l waitLock
+	var inside, taken, cancelled atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				ctx, cancel := context.WithCancel(context.Background())
+				if (g+i)%3 == 0 {
+					go cancel()
+				}
+				if err := l.lock(ctx); err != nil {
+					cancelled.Add(1)
+					cancel()
+					continue
+				}
+				if inside.Add(1) != 1 {
+					t.Error("two goroutines hold the lock")
+				}
+				taken.Add(1)
+				if i%7 == 0 {
+					runtime.Gosched()
+				}
+				inside.Add(-1)
+				l.unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if l.isHeld() || l.queued() != 0 {
+		t.Fatalf("lock left held=%v queued=%d", l.isHeld(), l.queued())
+	}
+	if taken.Load()+cancelled.Load() != 8*300 || taken.Load() == 0 {
+		t.Fatalf("taken %d + cancelled %d != %d", taken.Load(), cancelled.Load(), 8*300)
 	}
 }

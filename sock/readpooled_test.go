@@ -2,8 +2,8 @@
 
 package sock_test
 
-// ReadInto and RecvFromInto: reads that wait holding no buffer and lend a
-// pooled one to a callback only while the data is copied out.
+// ReadString, ReadAppend and RecvFromInto: reads that wait holding no
+// buffer and use a pooled one only while the data is copied out.
 
 import (
 	"bytes"
@@ -14,17 +14,24 @@ import (
 	"sockplay/sock"
 )
 
-// readInto calls ReadInto and collects what use was given.
-func readInto(t *testing.T, e *env, s *sock.Socket, ctx context.Context, max int) (int, []byte, int, error) {
+// readInto calls ReadAppend after a few bytes that must stay in front, and
+// returns what it added. Every other call goes through ReadString instead,
+// which must give the same bytes.
+func readInto(t *testing.T, e *env, s *sock.Socket, ctx context.Context, max int) (int, []byte, error) {
 	t.Helper()
-	var got []byte
-	calls := 0
-	n, err := s.ReadInto(ctx, max, func(p []byte) {
-		calls++
-		got = append(got, p...)
-	})
-	return n, got, calls, err
+	readCalls++
+	if readCalls%2 == 0 {
+		text, err := s.ReadString(ctx, max)
+		return len(text), []byte(text), err
+	}
+	got, err := s.ReadAppend(ctx, max, []byte("pre"))
+	if string(got[:3]) != "pre" {
+		t.Fatalf("ReadAppend lost what dst held: %q", got)
+	}
+	return len(got) - 3, got[3:], err
 }
+
+var readCalls int
 
 func TestReadIntoStream(t *testing.T) {
 	e := newEnv(t)
@@ -33,25 +40,25 @@ func TestReadIntoStream(t *testing.T) {
 	if _, err := c.Write(e.ctx, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	n, got, calls, err := readInto(t, e, s, e.ctx, 64)
-	if n != 5 || string(got) != "hello" || calls != 1 || err != nil {
-		t.Fatalf("ReadInto(64) = %d %q (%d calls), %v", n, got, calls, err)
+	n, got, err := readInto(t, e, s, e.ctx, 64)
+	if n != 5 || string(got) != "hello" || err != nil {
+		t.Fatalf("read(64) = %d %q, %v", n, got, err)
 	}
 
 	if _, err := c.Write(e.ctx, []byte("0123456789")); err != nil {
 		t.Fatal(err)
 	}
-	if n, got, _, err := readInto(t, e, s, e.ctx, 4); n != 4 || string(got) != "0123" || err != nil {
-		t.Fatalf("ReadInto(4) = %d %q, %v", n, got, err)
+	if n, got, err := readInto(t, e, s, e.ctx, 4); n != 4 || string(got) != "0123" || err != nil {
+		t.Fatalf("read(4) = %d %q, %v", n, got, err)
 	}
-	if n, got, _, err := readInto(t, e, s, e.ctx, 64); n != 6 || string(got) != "456789" || err != nil {
-		t.Fatalf("ReadInto(64) = %d %q, %v", n, got, err)
+	if n, got, err := readInto(t, e, s, e.ctx, 64); n != 6 || string(got) != "456789" || err != nil {
+		t.Fatalf("read(64) = %d %q, %v", n, got, err)
 	}
 
-	for _, max := range []int{0, -3} {
-		n, got, calls, err := readInto(t, e, s, e.ctx, max)
-		if n != 0 || len(got) != 0 || calls != 1 || err != nil {
-			t.Errorf("ReadInto(%d) = %d %q (%d calls), %v; want 0, nil at once", max, n, got, calls, err)
+	for _, max := range []int{0, -3, 0, -3} {
+		n, got, err := readInto(t, e, s, e.ctx, max)
+		if n != 0 || len(got) != 0 || err != nil {
+			t.Errorf("read(%d) = %d %q, %v; want 0, nil at once", max, n, got, err)
 		}
 	}
 
@@ -68,9 +75,9 @@ func TestReadIntoStream(t *testing.T) {
 	}()
 	var all []byte
 	for len(all) < len(data) {
-		n, got, _, err := readInto(t, e, s, e.ctx, 1<<20)
+		n, got, err := readInto(t, e, s, e.ctx, 1<<20)
 		if err != nil || n != len(got) || n <= 0 || n > 64<<10 {
-			t.Fatalf("ReadInto(1 MiB) = %d (%d given to use), %v; want 1..65536", n, len(got), err)
+			t.Fatalf("read(1 MiB) = %d (%d bytes), %v; want 1..65536", n, len(got), err)
 		}
 		all = append(all, got...)
 	}
@@ -87,10 +94,12 @@ func TestReadIntoStream(t *testing.T) {
 	if err := c.Shutdown("w"); err != nil {
 		t.Fatal(err)
 	}
-	n, got, calls, err = readInto(t, e, s, e.ctx, 64)
-	wantErr(t, err, "read", "EOF")
-	if n != 0 || calls != 0 {
-		t.Errorf("at EOF: %d bytes, use called %d times with %q", n, calls, got)
+	for range 2 {
+		n, got, err = readInto(t, e, s, e.ctx, 64)
+		wantErr(t, err, "read", "EOF")
+		if n != 0 || len(got) != 0 {
+			t.Errorf("at EOF: %d bytes, %q", n, got)
+		}
 	}
 }
 
@@ -98,17 +107,17 @@ func TestReadIntoWakeUps(t *testing.T) {
 	e := newEnv(t)
 	c, s := e.pair(sock.TCP)
 	type result struct {
-		n     int
-		calls int
-		err   error
+		n   int
+		got []byte
+		err error
 	}
 	start := func(ctx context.Context) <-chan result {
 		ch := make(chan result, 1)
 		go func() {
-			n, _, calls, err := readInto(t, e, s, ctx, 64)
-			ch <- result{n, calls, err}
+			got, err := s.ReadAppend(ctx, 64, nil)
+			ch <- result{len(got), got, err}
 		}()
-		waitBlocked(t, "sock.(*Socket).ReadInto(", testFunc(t))
+		waitBlocked(t, "sock.(*Socket).ReadAppend(", testFunc(t))
 		return ch
 	}
 
@@ -117,22 +126,24 @@ func TestReadIntoWakeUps(t *testing.T) {
 	cancel()
 	r := <-ch
 	wantErr(t, r.err, "read", "ECANCELED")
-	if r.n != 0 || r.calls != 0 {
-		t.Errorf("cancelled ReadInto: %d bytes, %d calls", r.n, r.calls)
+	if r.n != 0 {
+		t.Errorf("cancelled ReadAppend: %d bytes", r.n)
 	}
 
-	// No deadline stuck: a ReadInto that has to wait gets its data.
+	// No deadline stuck: a ReadAppend that has to wait gets its data.
 	ch = start(e.ctx)
 	if _, err := c.Write(e.ctx, []byte("late")); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-ch; r.n != 4 || r.calls != 1 || r.err != nil {
-		t.Fatalf("ReadInto after a cancel = %+v", r)
+	if r := <-ch; r.n != 4 || string(r.got) != "late" || r.err != nil {
+		t.Fatalf("ReadAppend after a cancel = %+v", r)
 	}
 
 	s.SetTimeout(50_000_000) // 50 ms
-	_, _, _, err := readInto(t, e, s, e.ctx, 64)
-	wantErr(t, err, "read", "ETIMEDOUT")
+	for range 2 {
+		_, _, err := readInto(t, e, s, e.ctx, 64)
+		wantErr(t, err, "read", "ETIMEDOUT")
+	}
 	s.SetTimeout(ioTimeout)
 
 	ch = start(e.ctx)
@@ -195,16 +206,18 @@ func TestRecvFromInto(t *testing.T) {
 		t.Fatalf("RecvFromInto(70000) = %d bytes from %v size %d, %v", len(data), from, size, err)
 	}
 
-	// ReadInto on a datagram socket reports truncation as EMSGSIZE, after
+	// A read on a datagram socket reports truncation as EMSGSIZE, after
 	// handing over the bytes that fit.
-	send([]byte("0123456789"))
-	n, got, calls, err := readInto(t, e, r, e.ctx, 4)
-	se := wantErr(t, err, "read", "EMSGSIZE")
-	if n != 4 || string(got) != "0123" || calls != 1 || se.Msg != "datagram truncated: 10 bytes, buffer holds 4" {
-		t.Errorf("UDP ReadInto(4) = %d %q (%d calls), %q", n, got, calls, err)
+	for range 2 {
+		send([]byte("0123456789"))
+		n, got, err := readInto(t, e, r, e.ctx, 4)
+		se := wantErr(t, err, "read", "EMSGSIZE")
+		if n != 4 || string(got) != "0123" || se.Msg != "datagram truncated: 10 bytes, buffer holds 4" {
+			t.Errorf("UDP read(4) = %d %q, %q", n, got, err)
+		}
 	}
 
-	if in, _, din, _ := r.Counters(); din != 5 || in != 4+0+0+65507+4 {
+	if in, _, din, _ := r.Counters(); din != 6 || in != 4+0+0+65507+4+4 {
 		t.Errorf("receiver counters: %d bytes, %d datagrams", in, din)
 	}
 
@@ -236,7 +249,7 @@ func TestReadIntoTrace(t *testing.T) {
 	if _, err := c.Write(e.ctx, []byte("hello\n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := readInto(t, e, s, e.ctx, 64); err != nil {
+	if _, _, err := readInto(t, e, s, e.ctx, 64); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.SendTo(e.ctx, []byte("0123456789"), raddr); err != nil {
@@ -254,24 +267,33 @@ func TestReadIntoTrace(t *testing.T) {
 	)
 }
 
-// Untraced, ReadInto and RecvFromInto render nothing for the trace: their
-// allocations do not depend on the size asked for (a rendered length would
-// allocate from 100 up).
-func TestReadIntoNoTraceAllocations(t *testing.T) {
+// Untraced, a read that copies out of the pooled buffer allocates only
+// what it hands back: nothing for ReadAppend into room it has, one string
+// for ReadString, whatever size is asked for. The write allocates nothing.
+func TestReadPooledAllocations(t *testing.T) {
 	e := newEnv(t)
 	c, s := e.pair(sock.TCP)
 	u, uaddr := e.bound(sock.UDP)
 	msg := make([]byte, 64)
-	sink := 0
-	use := func(p []byte) { sink += len(p) }
-	stream := func(max int) func() {
+	dst := make([]byte, 0, 4096)
+	appendRead := func(max int) func() {
 		return func() {
 			c.Write(e.ctx, msg)
-			if n, err := s.ReadInto(e.ctx, max, use); n != len(msg) || err != nil {
-				t.Fatalf("ReadInto = %d, %v", n, err)
+			got, err := s.ReadAppend(e.ctx, max, dst[:0])
+			if len(got) != len(msg) || err != nil {
+				t.Fatalf("ReadAppend = %d, %v", len(got), err)
 			}
 		}
 	}
+	stringRead := func(max int) func() {
+		return func() {
+			c.Write(e.ctx, msg)
+			if text, err := s.ReadString(e.ctx, max); len(text) != len(msg) || err != nil {
+				t.Fatalf("ReadString = %d, %v", len(text), err)
+			}
+		}
+	}
+	sink := 0
 	useFrom := func(p []byte, _ netip.AddrPort, _ int) { sink += len(p) }
 	dgram := func(max int) func() {
 		return func() {
@@ -281,14 +303,15 @@ func TestReadIntoNoTraceAllocations(t *testing.T) {
 			}
 		}
 	}
-	got := map[string]float64{
-		"ReadInto 64":       testing.AllocsPerRun(100, stream(64)),
-		"ReadInto 4096":     testing.AllocsPerRun(100, stream(4096)),
-		"RecvFromInto 64":   testing.AllocsPerRun(100, dgram(64)),
-		"RecvFromInto 4096": testing.AllocsPerRun(100, dgram(4096)),
+	for _, max := range []int{64, 4096} {
+		if n := testing.AllocsPerRun(100, appendRead(max)); n != 0 {
+			t.Errorf("write + ReadAppend(%d): %v allocations, want 0", max, n)
+		}
+		if n := testing.AllocsPerRun(100, stringRead(max)); n != 1 {
+			t.Errorf("write + ReadString(%d): %v allocations, want 1 (the string)", max, n)
+		}
 	}
-	if got["ReadInto 64"] != got["ReadInto 4096"] || got["RecvFromInto 64"] != got["RecvFromInto 4096"] {
-		t.Errorf("untraced allocations depend on the size asked for: %v", got)
+	if a, b := testing.AllocsPerRun(100, dgram(64)), testing.AllocsPerRun(100, dgram(4096)); a != b {
+		t.Errorf("untraced RecvFromInto allocations depend on the size asked for: %v and %v", a, b)
 	}
-	t.Logf("allocations per write+read: %v", got)
 }

@@ -6,9 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,10 +29,7 @@ type Socket struct {
 
 	closed    atomic.Bool
 	listening atomic.Bool
-	rdArmed   atomic.Bool // a read deadline may be set on the file
-	wrArmed   atomic.Bool
-	rdLock    waitLock // one reader (or accepter) in the poller at a time
-	wrLock    waitLock
+	rd, wr    side         // one reader (or accepter), one writer at a time
 	timeout   atomic.Int64 // nanoseconds; 0 waits for ever
 
 	bytesIn, bytesOut   atomic.Uint64
@@ -69,93 +64,19 @@ func (s *Socket) control(op string, fn func(fd int) error) error {
 	return wrap(op, ferr)
 }
 
-// wait runs try until it reports done, parking in the poller between tries.
-// The first try runs without arming anything, so an operation that can
-// complete at once costs one system call.
+// wait runs try on one side of s until it reports done, parking in the
+// poller between tries (see side.run).
 func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd int) bool) error {
-	if s.closed.Load() {
-		return withOp(op, ErrClosed)
-	}
-	call, setDeadline, armed, side := s.rc.Read, s.file.SetReadDeadline, &s.rdArmed, &s.rdLock
+	sd := &s.rd
 	if write {
-		call, setDeadline, armed, side = s.rc.Write, s.file.SetWriteDeadline, &s.wrArmed, &s.wrLock
+		sd = &s.wr
 	}
-	// The caller's Parker is told only when this goroutine is about to
-	// wait: an operation that completes at once never lets it go. Its
-	// Unpark runs last, after the side lock is released, so a woken
-	// caller never holds the side lock while it waits for its own lock.
-	var parker Parker
-	parked := false
-	park := func() {
-		if parked {
-			return
-		}
-		parked = true
-		if parker = parkerOf(ctx); parker != nil {
-			parker.Park()
-		}
+	if err := sd.acquire(ctx, op); err != nil {
+		return err
 	}
-	defer func() {
-		if parker != nil {
-			parker.Unpark()
-		}
-	}()
-	if !side.tryLock() {
-		park()
-		if err := side.lock(ctx); err != nil {
-			return withOp(op, err.(*Error))
-		}
-	}
-	defer side.unlock()
-	if armed.Load() {
-		// A deadline left by an earlier wait (a timeout that did not fire,
-		// a cancel) would fail even the first try.
-		setDeadline(time.Time{})
-		armed.Store(false)
-	}
-	done := false
-	if err := call(func(fd uintptr) bool { done = try(int(fd)); return true }); err != nil {
-		return s.pollError(op, ctx, err)
-	}
-	if done {
-		return nil
-	}
-	if ctx != nil && ctx.Err() != nil {
-		return withOp(op, ErrCanceled)
-	}
-	park()
-
-	// Deadlines are armed only when needed: with no timeout the poller
-	// waits for ever as it is, at no cost.
-	var deadline time.Time
-	if d := s.timeout.Load(); d > 0 {
-		deadline = time.Now().Add(time.Duration(d))
-	}
-	if !deadline.IsZero() {
-		armed.Store(true)
-		setDeadline(deadline)
-	}
-	var stop func() bool
-	var fired atomic.Bool
-	if ctx != nil && ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			armed.Store(true)
-			setDeadline(time.Unix(1, 0)) // in the past: wakes the waiter
-			fired.Store(true)
-		})
-	}
-	err := call(func(fd uintptr) bool { return try(int(fd)) })
-	if stop != nil && !stop() {
-		// The cancel ran or is running: let it finish, or its deadline in
-		// the past would poison the next operation on s.
-		for !fired.Load() {
-			runtime.Gosched()
-		}
-	}
-	if err != nil {
-		return s.pollError(op, ctx, err)
-	}
-	return nil
+	err := sd.run(op, try)
+	sd.release()
+	return err
 }
 
 // pollError names what woke a waiting operation.
@@ -336,109 +257,115 @@ func (s *Socket) Read(ctx context.Context, p []byte) (int, error) {
 		return n, err
 	}
 	start := s.table.traceStart()
-	if len(p) == 0 {
-		if !start.IsZero() {
-			s.emit(start, Event{Call: "read", Args: []string{"0"}}, 0, nil)
-		}
-		return 0, nil
-	}
-	var n int
-	var rerr error
-	err := s.wait(ctx, "read", false, func(fd int) bool {
-		for {
-			n, rerr = unix.Read(fd, p)
-			switch rerr {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			}
-			return true
-		}
-	})
-	switch {
-	case err != nil:
-		n = 0
-	case rerr != nil:
-		err, n = wrap("read", rerr), 0
-	case n == 0:
-		err = withOp("read", ErrEOF)
-	}
-	if n > 0 {
-		s.bytesIn.Add(uint64(n))
-	}
+	n, err := s.read(ctx, len(p), p, false)
 	if !start.IsZero() {
 		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(len(p))}}, n, err, p[:n])
 	}
 	return n, err
 }
 
-// readBufs lends read buffers only for the moment data is copied out, so
-// ten thousand idle connections hold no buffers while they wait.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, maxReadChunk); return &b }}
-
 const maxReadChunk = 64 * 1024
 
-// ReadInto is Read for callers that copy the data out at once: it waits
-// holding no buffer, then reads at most max bytes (up to 64 KiB) into a
-// pooled buffer and passes them to use, which must not keep the slice.
-// Read keeps a loop of its own rather than calling this: the wrapping
-// closure would cost two allocations on every read (TestNoTraceAllocations).
-func (s *Socket) ReadInto(ctx context.Context, max int, use func([]byte)) (int, error) {
+// ReadString is Read for callers that want the bytes as a string, at most
+// max of them (up to 64 KiB). It waits holding no buffer: the bytes go
+// through a pooled one, so an idle reader costs no buffer memory.
+func (s *Socket) ReadString(ctx context.Context, max int) (string, error) {
 	if !s.Kind.Stream() {
-		return s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
-			use(p)
+		var text string
+		_, err := s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
+			text = string(p)
 			if size > len(p) {
 				return truncated("read", size, len(p))
 			}
 			return nil
 		})
+		return text, err
 	}
 	start := s.table.traceStart()
-	max = min(max, maxReadChunk)
+	sd := &s.rd
+	if err := sd.acquire(ctx, "read"); err != nil {
+		s.traceRead(start, max, 0, err, nil)
+		return "", err
+	}
+	sd.str = true
+	n, err := s.read(ctx, max, nil, true)
+	text := sd.text
+	sd.release()
+	s.traceRead(start, max, n, err, []byte(text))
+	return text, err
+}
+
+// ReadAppend is ReadString appending to dst instead: for buffered readers
+// (lines, delimiters) that keep what they read.
+func (s *Socket) ReadAppend(ctx context.Context, max int, dst []byte) ([]byte, error) {
+	if !s.Kind.Stream() {
+		return s.appendDatagram(ctx, max, dst)
+	}
+	start := s.table.traceStart()
+	sd := &s.rd
+	if err := sd.acquire(ctx, "read"); err != nil {
+		s.traceRead(start, max, 0, err, nil)
+		return dst, err
+	}
+	sd.str, sd.dst = false, dst
+	n, err := s.read(ctx, max, nil, true)
+	dst = sd.dst
+	sd.release()
+	s.traceRead(start, max, n, err, dst[len(dst)-n:])
+	return dst, err
+}
+
+// appendDatagram is ReadAppend on a datagram socket. (Apart, so that the
+// closure does not move ReadAppend's dst to the heap on every stream read.)
+func (s *Socket) appendDatagram(ctx context.Context, max int, dst []byte) ([]byte, error) {
+	_, err := s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
+		dst = append(dst, p...)
+		if size > len(p) {
+			return truncated("read", size, len(p))
+		}
+		return nil
+	})
+	return dst, err
+}
+
+// read is the stream read of Read, ReadString and ReadAppend: into p, or
+// when p is nil into a pooled buffer of max bytes (at most 64 KiB) that
+// the read side copies out of. held says the caller has acquired s.rd.
+func (s *Socket) read(ctx context.Context, max int, p []byte, held bool) (int, error) {
+	if p == nil {
+		max = min(max, maxReadChunk)
+	}
 	if max <= 0 {
-		use(nil)
 		return 0, nil
 	}
-	var n int
-	var rerr error
-	var traced []byte
-	err := s.wait(ctx, "read", false, func(fd int) bool {
-		bp := readBufs.Get().(*[]byte)
-		defer readBufs.Put(bp)
-		p := (*bp)[:max]
-		for {
-			n, rerr = unix.Read(fd, p)
-			switch rerr {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			}
-			if rerr == nil && n > 0 {
-				use(p[:n])
-				if !start.IsZero() {
-					traced = append([]byte(nil), p[:n]...)
-				}
-			}
-			return true
+	sd := &s.rd
+	if !held {
+		if err := sd.acquire(ctx, "read"); err != nil {
+			return 0, err
 		}
-	})
+		defer sd.release()
+	}
+	sd.buf, sd.max = p, max
+	err := sd.run("read", sd.readFn)
+	n := sd.n
 	switch {
 	case err != nil:
 		n = 0
-	case rerr != nil:
-		err, n = wrap("read", rerr), 0
+	case sd.err != nil:
+		err, n = wrap("read", sd.err), 0
 	case n == 0:
 		err = withOp("read", ErrEOF)
 	}
 	if n > 0 {
 		s.bytesIn.Add(uint64(n))
 	}
-	if !start.IsZero() {
-		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(max)}}, n, err, traced)
-	}
 	return n, err
+}
+
+func (s *Socket) traceRead(start time.Time, max, n int, err error, data []byte) {
+	if !start.IsZero() {
+		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(max)}}, n, err, data)
+	}
 }
 
 // RecvFromInto is RecvFrom for callers that copy the datagram out at once;
@@ -552,30 +479,19 @@ func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
 		}
 		return n, err
 	}
-	off := 0
-	var werr error
+	var off int
 	var err error
 	if len(p) > 0 {
-		err = s.wait(ctx, "write", true, func(fd int) bool {
-			for off < len(p) {
-				n, e := unix.Write(fd, p[off:])
-				switch e {
-				case nil:
-					off += n
-					continue
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				}
-				werr = e
-				return true
+		sd := &s.wr
+		if err = sd.acquire(ctx, "write"); err == nil {
+			sd.p, sd.off = p, 0
+			err = sd.run("write", sd.writeFn)
+			off = sd.off
+			if err == nil && sd.err != nil {
+				err = wrap("write", sd.err)
 			}
-			return true
-		})
-	}
-	if err == nil && werr != nil {
-		err = wrap("write", werr)
+			sd.release()
+		}
 	}
 	if off > 0 {
 		s.bytesOut.Add(uint64(off))

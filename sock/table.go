@@ -18,7 +18,10 @@ import (
 type Table struct {
 	mu      sync.Mutex
 	sockets map[int]*Socket
-	recent  []closedConn // TCP connections closed lately, to show TIME_WAIT
+	// byFD is sockets again, indexed by fd for Get, which every socket
+	// call makes: readers load it without the lock; writers hold mu.
+	byFD   atomic.Pointer[[]atomic.Pointer[Socket]]
+	recent []closedConn // TCP connections closed lately, to show TIME_WAIT
 	// recentNext is where the ring of recent overwrites next once full.
 	recentNext int
 	tracer     atomic.Pointer[Tracer]
@@ -112,18 +115,39 @@ func (t *Table) adopt(fd int, kind Kind, owner string) (*Socket, error) {
 		return nil, wrap("socket", err)
 	}
 	s := &Socket{FD: fd, Kind: kind, Owner: owner, Opened: t.now(), table: t, file: f, rc: rc}
+	s.rd.init(s, false)
+	s.wr.init(s, true)
 	t.mu.Lock()
 	t.sockets[fd] = s
+	t.slot(fd).Store(s)
 	t.mu.Unlock()
 	return s, nil
+}
+
+// slot returns fd's place in byFD, growing it. The caller holds t.mu.
+func (t *Table) slot(fd int) *atomic.Pointer[Socket] {
+	var slots []atomic.Pointer[Socket]
+	if p := t.byFD.Load(); p != nil {
+		slots = *p
+	}
+	if fd >= len(slots) {
+		grown := make([]atomic.Pointer[Socket], max(fd+1, 2*len(slots), 64))
+		for i := range slots {
+			grown[i].Store(slots[i].Load())
+		}
+		t.byFD.Store(&grown)
+		slots = grown
+	}
+	return &slots[fd]
 }
 
 // Get returns the socket behind fd, or EBADF when sockplay has no socket
 // with that number (never opened, or closed).
 func (t *Table) Get(fd int) (*Socket, error) {
-	t.mu.Lock()
-	s := t.sockets[fd]
-	t.mu.Unlock()
+	var s *Socket
+	if p := t.byFD.Load(); p != nil && fd >= 0 && fd < len(*p) {
+		s = (*p)[fd].Load()
+	}
 	if s == nil {
 		return nil, &Error{Code: "EBADF", Msg: "bad file descriptor (fd " + itoa(fd) + " is not an open socket)", Errno: unix.EBADF}
 	}
@@ -178,6 +202,7 @@ func (t *Table) forget(s *Socket, local, peer netip.AddrPort) bool {
 		return false
 	}
 	delete(t.sockets, s.FD)
+	t.slot(s.FD).Store(nil)
 	if s.Kind.Stream() && peer.IsValid() {
 		t.remember(closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: t.now(),
 			bytesIn: s.bytesIn.Load(), bytesOut: s.bytesOut.Load()})

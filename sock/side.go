@@ -1,0 +1,248 @@
+package sock
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// side is one direction of a socket: reads and accepts, or writes and
+// connects. Its lock admits one goroutine at a time, and only that
+// goroutine touches the wait state below it, so every wait reuses the same
+// fields and the same bound functions instead of allocating closures: on
+// the echo path a read and a write allocate nothing here.
+type side struct {
+	s     *Socket
+	write bool
+	lock  waitLock
+	armed atomic.Bool // a deadline may be set on the file
+
+	// Bound once when the socket is made.
+	step     func(fd uintptr) bool // what the poller calls: try, and arm the wait
+	wakeFn   func()                // run when the caller's context ends
+	readFn   func(fd int) bool     // tryRead
+	writeFn  func(fd int) bool     // tryWrite
+	fired    atomic.Bool           // wakeFn has finished
+	deadline func(time.Time) error // the file's read or write deadline
+
+	// The wait in progress: owned by the lock holder.
+	ctx       context.Context
+	try       func(fd int) bool
+	parker    Parker
+	parked    bool
+	first     bool
+	cancelled bool
+	stop      func() bool   // the context.AfterFunc armed for this wait
+	watcher   CancelWatcher // or the parker watching the context instead
+
+	// The built-in operations' arguments and results.
+	buf  []byte // read into this; nil: a pooled buffer, copied out
+	max  int
+	str  bool   // copy what was read into text, else append it to dst
+	text string // read as a string
+	dst  []byte // read appended
+	p    []byte // to write
+	off  int    // written so far
+	n    int
+	err  error // the system call's failure
+}
+
+func (sd *side) init(s *Socket, write bool) {
+	sd.s, sd.write = s, write
+	sd.step, sd.wakeFn = sd.stepOnce, sd.wake
+	sd.readFn, sd.writeFn = sd.tryRead, sd.tryWrite
+	sd.deadline = s.file.SetReadDeadline
+	if write {
+		sd.deadline = s.file.SetWriteDeadline
+	}
+}
+
+// acquire takes the side for the caller. A caller that must queue behind
+// another waiter parks first: it is about to wait.
+func (sd *side) acquire(ctx context.Context, op string) error {
+	if sd.s.closed.Load() {
+		return withOp(op, ErrClosed)
+	}
+	var parker Parker
+	if !sd.lock.tryLock() {
+		if parker = parkerOf(ctx); parker != nil {
+			parker.Park()
+		}
+		if err := sd.lock.lock(ctx); err != nil {
+			if parker != nil {
+				parker.Unpark()
+			}
+			return withOp(op, err.(*Error))
+		}
+	}
+	sd.ctx, sd.parker, sd.parked = ctx, parker, parker != nil
+	sd.n, sd.err = 0, nil
+	return nil
+}
+
+// release gives the side up. The caller's Parker is told last, after the
+// side lock is free, so a woken caller never holds the side while it waits
+// for its own lock.
+func (sd *side) release() {
+	p := sd.parker
+	sd.ctx, sd.parker, sd.try = nil, nil, nil
+	sd.buf, sd.dst, sd.p, sd.text = nil, nil, nil, ""
+	sd.lock.unlock()
+	if p != nil {
+		p.Unpark()
+	}
+}
+
+// run runs try until it reports done, parking in the poller between tries.
+// Everything happens inside one raw call: the poller forgets readiness it
+// saw before the call began, so the first try must run inside it, and a
+// try that fails arms the wait (parker, deadline, cancel) before control
+// goes back to the poller. An operation that completes at once costs one
+// system call, one that must wait two.
+func (sd *side) run(op string, try func(fd int) bool) error {
+	sd.try, sd.first, sd.cancelled, sd.stop, sd.watcher = try, true, false, nil, nil
+	sd.fired.Store(false)
+	if sd.armed.Load() {
+		// A deadline left by an earlier wait (a timeout that did not fire,
+		// a cancel) would fail even the first try.
+		sd.deadline(time.Time{})
+		sd.armed.Store(false)
+	}
+	var err error
+	if sd.write {
+		err = sd.s.rc.Write(sd.step)
+	} else {
+		err = sd.s.rc.Read(sd.step)
+	}
+	woken := false
+	if sd.watcher != nil {
+		woken = !sd.watcher.UnwatchCancel(sd)
+		sd.watcher = nil
+	}
+	if sd.stop != nil {
+		woken = !sd.stop()
+	}
+	if woken {
+		// The cancel ran or is running: let it finish, or its deadline in
+		// the past would poison the next operation on s.
+		for !sd.fired.Load() {
+			runtime.Gosched()
+		}
+	}
+	switch {
+	case err != nil:
+		return sd.s.pollError(op, sd.ctx, err)
+	case sd.cancelled:
+		return withOp(op, ErrCanceled)
+	}
+	return nil
+}
+
+func (sd *side) stepOnce(fd uintptr) bool {
+	if sd.try(int(fd)) {
+		return true
+	}
+	if !sd.first {
+		return false
+	}
+	sd.first = false
+	ctx := sd.ctx
+	if ctx != nil && ctx.Err() != nil {
+		sd.cancelled = true
+		return true
+	}
+	if !sd.parked {
+		sd.parked = true
+		if sd.parker = parkerOf(ctx); sd.parker != nil {
+			sd.parker.Park()
+		}
+	}
+	// Deadlines are armed only when needed: with no timeout the poller
+	// waits for ever as it is, at no cost.
+	if d := sd.s.timeout.Load(); d > 0 {
+		sd.armed.Store(true)
+		sd.deadline(time.Now().Add(time.Duration(d)))
+	}
+	if ctx != nil && ctx.Done() != nil {
+		if cw, ok := sd.parker.(CancelWatcher); ok {
+			sd.watcher = cw
+			cw.WatchCancel(sd)
+			if ctx.Err() != nil { // ended before the watch began
+				sd.cancelled = true
+				return true
+			}
+		} else {
+			sd.stop = context.AfterFunc(ctx, sd.wakeFn)
+		}
+	}
+	return false
+}
+
+// Wake ends the wait in progress (for a CancelWatcher).
+func (sd *side) Wake() { sd.wake() }
+
+// wake ends a wait whose context ended: a deadline in the past wakes it.
+func (sd *side) wake() {
+	sd.armed.Store(true)
+	sd.deadline(time.Unix(1, 0))
+	sd.fired.Store(true)
+}
+
+// tryRead is read(2) into sd.buf, or into a pooled buffer whose bytes are
+// copied out at once, so that a reader holds no buffer while it waits.
+func (sd *side) tryRead(fd int) bool {
+	p := sd.buf
+	var bp *[]byte
+	if p == nil {
+		bp = readBufs.Get().(*[]byte)
+		defer readBufs.Put(bp)
+		p = (*bp)[:sd.max]
+	}
+	for {
+		n, err := unix.Read(fd, p)
+		switch err {
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		}
+		if err != nil || n < 0 {
+			n = 0
+		}
+		sd.n, sd.err = n, err
+		if n > 0 && bp != nil {
+			if sd.str {
+				sd.text = string(p[:n])
+			} else {
+				sd.dst = append(sd.dst, p[:n]...)
+			}
+		}
+		return true
+	}
+}
+
+// tryWrite writes sd.p from sd.off on, as far as the buffer takes it.
+func (sd *side) tryWrite(fd int) bool {
+	for sd.off < len(sd.p) {
+		n, err := unix.Write(fd, sd.p[sd.off:])
+		switch err {
+		case nil:
+			sd.off += n
+			continue
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		sd.err = err
+		return true
+	}
+	return true
+}
+
+// readBufs lends read buffers for the moment bytes are copied out of them.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, maxReadChunk); return &b }}
