@@ -33,7 +33,7 @@ func readInto(t *testing.T, e *env, s *sock.Socket, ctx context.Context, max int
 
 var readCalls int
 
-func TestReadIntoStream(t *testing.T) {
+func TestReadPooledStream(t *testing.T) {
 	e := newEnv(t)
 	c, s := e.pair(sock.TCP)
 
@@ -103,7 +103,7 @@ func TestReadIntoStream(t *testing.T) {
 	}
 }
 
-func TestReadIntoWakeUps(t *testing.T) {
+func TestReadPooledWakeUps(t *testing.T) {
 	e := newEnv(t)
 	c, s := e.pair(sock.TCP)
 	type result struct {
@@ -240,7 +240,7 @@ func TestRecvFromInto(t *testing.T) {
 	}
 }
 
-func TestReadIntoTrace(t *testing.T) {
+func TestReadPooledTrace(t *testing.T) {
 	e := newEnv(t)
 	c, s := e.pair(sock.TCP)
 	r, raddr := e.bound(sock.UDP)

@@ -369,7 +369,7 @@ func (s *Socket) traceRead(start time.Time, max, n int, err error, data []byte) 
 }
 
 // RecvFromInto is RecvFrom for callers that copy the datagram out at once;
-// see ReadInto. use gets the bytes that fit in max, the sender and the
+// see ReadString. use gets the bytes that fit in max, the sender and the
 // datagram's real size.
 func (s *Socket) RecvFromInto(ctx context.Context, max int, use func(p []byte, from netip.AddrPort, size int)) error {
 	_, err := s.recvInto(ctx, "recvfrom", max, func(p []byte, from netip.AddrPort, size int) error {
