@@ -25,6 +25,9 @@ func BenchmarkNewHost(b *testing.B) {
 // bench/echobench -mem 10000; this one says where the bytes go.
 func BenchmarkIdleTaskMemory(b *testing.B) {
 	const n = 2000
+	if os.Getenv("SOCKPLAY_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for exact figures
+	}
 	h := New(Options{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
 	defer h.Close()
 	if _, err := h.Eval(nil, "setup", `

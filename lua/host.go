@@ -121,13 +121,18 @@ func New(opts Options) *Host {
 		// Small registries that grow on demand keep a thread (one per task)
 		// near 5 KiB instead of 100 KiB; the larger maximum lets unpack and
 		// table.concat of big tables work. 128 is the smallest start
-		// gopher-lua accepts: below it silently uses its 5,120 default.
+		// NewState accepts: below it silently uses its 5,120 default.
 		RegistrySize:        128,
 		RegistryGrowStep:    64,
 		RegistryMaxSize:     1 << 20,
 		CallStackSize:       256,
 		MinimizeStackMemory: true,
 	})
+	// Threads are made from the state's Options without that check, so a
+	// task's registry starts at 32 slots (512 bytes; most tasks never use
+	// more) and grows by 64 as it needs to: at 10,000 connections, one
+	// task each, this alone saves 15 MiB.
+	h.L.Options.RegistrySize = taskRegistrySize
 	h.gil.Lock() // the host is built under the lock like any Lua code
 	defer h.gil.Unlock()
 	h.installBase()
@@ -136,6 +141,9 @@ func New(opts Options) *Host {
 	}
 	return h
 }
+
+// taskRegistrySize is the registry a task's thread starts with.
+const taskRegistrySize = 32
 
 // Table is the host's socket table.
 func (h *Host) Table() *sock.Table { return h.table }

@@ -18,46 +18,50 @@ import (
 type side struct {
 	s     *Socket
 	write bool
-	lock  waitLock
 	armed atomic.Bool // a deadline may be set on the file
-
-	// Bound once when the socket is made.
-	step     func(fd uintptr) bool // what the poller calls: try, and arm the wait
-	wakeFn   func()                // run when the caller's context ends
-	readFn   func(fd int) bool     // tryRead
-	writeFn  func(fd int) bool     // tryWrite
-	fired    atomic.Bool           // wakeFn has finished
-	deadline func(time.Time) error // the file's read or write deadline
+	fired atomic.Bool // wake has finished
+	lock  waitLock
+	step  func(fd uintptr) bool // stepOnce, bound once: what the poller calls
 
 	// The wait in progress: owned by the lock holder.
 	ctx       context.Context
-	try       func(fd int) bool
 	parker    Parker
+	try       func(fd int) bool // opFunc's operation
+	stop      func() bool       // the context.AfterFunc armed for this wait
+	op        uint8
 	parked    bool
 	first     bool
 	cancelled bool
-	stop      func() bool   // the context.AfterFunc armed for this wait
-	watcher   CancelWatcher // or the parker watching the context instead
+	watched   bool // parker, a CancelWatcher, watches the context instead
+	str       bool // opRead: copy what was read into text, else onto dst
 
 	// The built-in operations' arguments and results.
-	buf  []byte // read into this; nil: a pooled buffer, copied out
-	max  int
-	str  bool   // copy what was read into text, else append it to dst
-	text string // read as a string
-	dst  []byte // read appended
-	p    []byte // to write
-	off  int    // written so far
-	n    int
+	p    []byte // opRead: read into this (nil: a pooled buffer); opWrite: the bytes
+	max  int    // opRead: the pooled buffer's size
+	text string
+	dst  []byte
+	n    int   // opRead: bytes read; opWrite: written so far
 	err  error // the system call's failure
 }
 
+// What a wait runs on each try.
+const (
+	opFunc  = iota // side.try
+	opRead         // side.tryRead
+	opWrite        // side.tryWrite
+)
+
 func (sd *side) init(s *Socket, write bool) {
 	sd.s, sd.write = s, write
-	sd.step, sd.wakeFn = sd.stepOnce, sd.wake
-	sd.readFn, sd.writeFn = sd.tryRead, sd.tryWrite
-	sd.deadline = s.file.SetReadDeadline
-	if write {
-		sd.deadline = s.file.SetWriteDeadline
+	sd.step = sd.stepOnce
+}
+
+// deadline sets the file's read or write deadline.
+func (sd *side) deadline(t time.Time) {
+	if sd.write {
+		sd.s.file.SetWriteDeadline(t)
+	} else {
+		sd.s.file.SetReadDeadline(t)
 	}
 }
 
@@ -80,7 +84,7 @@ func (sd *side) acquire(ctx context.Context, op string) error {
 		}
 	}
 	sd.ctx, sd.parker, sd.parked = ctx, parker, parker != nil
-	sd.n, sd.err = 0, nil
+	sd.n, sd.err, sd.op = 0, nil, opFunc
 	return nil
 }
 
@@ -90,7 +94,7 @@ func (sd *side) acquire(ctx context.Context, op string) error {
 func (sd *side) release() {
 	p := sd.parker
 	sd.ctx, sd.parker, sd.try = nil, nil, nil
-	sd.buf, sd.dst, sd.p, sd.text = nil, nil, nil, ""
+	sd.dst, sd.p, sd.text = nil, nil, ""
 	sd.lock.unlock()
 	if p != nil {
 		p.Unpark()
@@ -103,8 +107,8 @@ func (sd *side) release() {
 // try that fails arms the wait (parker, deadline, cancel) before control
 // goes back to the poller. An operation that completes at once costs one
 // system call, one that must wait two.
-func (sd *side) run(op string, try func(fd int) bool) error {
-	sd.try, sd.first, sd.cancelled, sd.stop, sd.watcher = try, true, false, nil, nil
+func (sd *side) run(op string) error {
+	sd.first, sd.cancelled, sd.stop, sd.watched = true, false, nil, false
 	sd.fired.Store(false)
 	if sd.armed.Load() {
 		// A deadline left by an earlier wait (a timeout that did not fire,
@@ -119,9 +123,8 @@ func (sd *side) run(op string, try func(fd int) bool) error {
 		err = sd.s.rc.Read(sd.step)
 	}
 	woken := false
-	if sd.watcher != nil {
-		woken = !sd.watcher.UnwatchCancel(sd)
-		sd.watcher = nil
+	if sd.watched {
+		woken = !sd.parker.(CancelWatcher).UnwatchCancel(sd)
 	}
 	if sd.stop != nil {
 		woken = !sd.stop()
@@ -143,7 +146,16 @@ func (sd *side) run(op string, try func(fd int) bool) error {
 }
 
 func (sd *side) stepOnce(fd uintptr) bool {
-	if sd.try(int(fd)) {
+	var done bool
+	switch sd.op {
+	case opRead:
+		done = sd.tryRead(int(fd))
+	case opWrite:
+		done = sd.tryWrite(int(fd))
+	default:
+		done = sd.try(int(fd))
+	}
+	if done {
 		return true
 	}
 	if !sd.first {
@@ -169,14 +181,14 @@ func (sd *side) stepOnce(fd uintptr) bool {
 	}
 	if ctx != nil && ctx.Done() != nil {
 		if cw, ok := sd.parker.(CancelWatcher); ok {
-			sd.watcher = cw
+			sd.watched = true
 			cw.WatchCancel(sd)
 			if ctx.Err() != nil { // ended before the watch began
 				sd.cancelled = true
 				return true
 			}
 		} else {
-			sd.stop = context.AfterFunc(ctx, sd.wakeFn)
+			sd.stop = context.AfterFunc(ctx, sd.wake)
 		}
 	}
 	return false
@@ -192,10 +204,10 @@ func (sd *side) wake() {
 	sd.fired.Store(true)
 }
 
-// tryRead is read(2) into sd.buf, or into a pooled buffer whose bytes are
+// tryRead is read(2) into sd.p, or into a pooled buffer whose bytes are
 // copied out at once, so that a reader holds no buffer while it waits.
 func (sd *side) tryRead(fd int) bool {
-	p := sd.buf
+	p := sd.p
 	var bp *[]byte
 	if p == nil {
 		bp = readBufs.Get().(*[]byte)
@@ -225,13 +237,13 @@ func (sd *side) tryRead(fd int) bool {
 	}
 }
 
-// tryWrite writes sd.p from sd.off on, as far as the buffer takes it.
+// tryWrite writes sd.p from sd.n on, as far as the buffer takes it.
 func (sd *side) tryWrite(fd int) bool {
-	for sd.off < len(sd.p) {
-		n, err := unix.Write(fd, sd.p[sd.off:])
+	for sd.n < len(sd.p) {
+		n, err := unix.Write(fd, sd.p[sd.n:])
 		switch err {
 		case nil:
-			sd.off += n
+			sd.n += n
 			continue
 		case unix.EINTR:
 			continue

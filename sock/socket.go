@@ -74,7 +74,8 @@ func (s *Socket) wait(ctx context.Context, op string, write bool, try func(fd in
 	if err := sd.acquire(ctx, op); err != nil {
 		return err
 	}
-	err := sd.run(op, try)
+	sd.try = try
+	err := sd.run(op)
 	sd.release()
 	return err
 }
@@ -345,8 +346,8 @@ func (s *Socket) read(ctx context.Context, max int, p []byte, held bool) (int, e
 		}
 		defer sd.release()
 	}
-	sd.buf, sd.max = p, max
-	err := sd.run("read", sd.readFn)
+	sd.op, sd.p, sd.max = opRead, p, max
+	err := sd.run("read")
 	n := sd.n
 	switch {
 	case err != nil:
@@ -484,9 +485,9 @@ func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
 	if len(p) > 0 {
 		sd := &s.wr
 		if err = sd.acquire(ctx, "write"); err == nil {
-			sd.p, sd.off = p, 0
-			err = sd.run("write", sd.writeFn)
-			off = sd.off
+			sd.op, sd.p = opWrite, p
+			err = sd.run("write")
+			off = sd.n
 			if err == nil && sd.err != nil {
 				err = wrap("write", sd.err)
 			}

@@ -158,3 +158,32 @@ function TestSpawnNamed()
   expect.fails(function() spawn{function() end, name = 7} end, "string expected")
   expect.fails(function() spawn{function() end, name = "a\nb"} end, "one%-line")
 end
+
+-- A task's thread starts with a small registry (the Lua stack) that grows
+-- on demand: deep recursion, big unpacks and wide calls all work in a task
+-- as in the main chunk, and a blocking call in the middle of a deep stack
+-- comes back to the right values.
+function TestTaskStackGrows()
+  local t = spawn(function()
+    local c, a = pair()
+    local function deep(n, x1, x2, x3, x4, x5, x6, x7, x8)
+      if n == 0 then
+        assert(c:write("ping"))
+        return a:read(4) .. x8
+      end
+      local r = deep(n - 1, x1, x2, x3, x4, x5, x6, x7, x8 + 1)
+      return r
+    end
+    local big = {}
+    for i = 1, 20000 do big[i] = i end
+    local s = select("#", unpack(big))
+    local fmt = string.format(string.rep("%d", 200), unpack(big, 1, 200))
+    local r = deep(150, 1, 2, 3, 4, 5, 6, 7, 0)
+    c:close(); a:close()
+    return s, #fmt, r
+  end)
+  local s, n, r = wait(t)
+  expect.eq(s, 20000)
+  expect.eq(n, 9 + 90 * 2 + 101 * 3) -- the digits of 1..200
+  expect.eq(r, "ping150")
+end
