@@ -205,73 +205,8 @@ func (h *Host) yieldLock() {
 // other tasks wait for the lock, hands the lock over: cooperative
 // scheduling for code that blocks, fair sharing for code that never does.
 type vmContext struct {
-	context.Context
-	h    *Host
-	task *Task
-	n    uint32
-
-	park    *taskParker     // lets go of the lock only when a socket call parks
-	parkCtx context.Context // Context plus park, for the sock package
-	done    <-chan struct{} // Context.Done(), asked once: the VM asks per instruction
-}
-
-func newVMContext(ctx context.Context, h *Host, t *Task) *vmContext {
-	p := &taskParker{h: h, t: t}
-	return &vmContext{Context: ctx, h: h, task: t, park: p, parkCtx: sock.WithParker(ctx, p), done: ctx.Done()}
-}
-
-// taskParker is the sock.Parker of a task: a socket call that can complete
-// at once keeps the interpreter lock; one that must wait in the poller lets
-// go of it for the wait, like any blocking call. It is also the task's
-// sock.CancelWatcher: one context.AfterFunc per task (see runTask) wakes
-// the socket wait the task is in, instead of one registered per wait.
-type taskParker struct {
-	h    *Host
-	t    *Task
-	L    *glua.LState // the thread making the current call
-	what waitDesc
-
-	mu      sync.Mutex
-	watched sock.Wakeable // the wait a cancel must end
-}
-
-func (p *taskParker) WatchCancel(w sock.Wakeable) {
-	p.mu.Lock()
-	p.watched = w
-	p.mu.Unlock()
-}
-
-func (p *taskParker) UnwatchCancel(w sock.Wakeable) bool {
-	p.mu.Lock()
-	ok := p.watched == w
-	p.watched = nil
-	p.mu.Unlock()
-	return ok
-}
-
-// cancelled runs once when the task's context ends.
-func (p *taskParker) cancelled() {
-	p.mu.Lock()
-	w := p.watched
-	p.watched = nil
-	p.mu.Unlock()
-	if w != nil {
-		w.Wake()
-	}
-}
-
-func (p *taskParker) Park() {
-	if p.t != nil {
-		p.t.setWaiting(p.what)
-	}
-	p.h.unlock()
-}
-
-func (p *taskParker) Unpark() {
-	p.h.lock(p.L)
-	if p.t != nil {
-		p.t.setWaiting(waitDesc{})
-	}
+	*taskContext
+	n uint32
 }
 
 // sockWait runs a socket call holding the interpreter lock; the call lets
@@ -279,12 +214,12 @@ func (p *taskParker) Unpark() {
 // coroutine's) take the plain path.
 func (h *Host) sockWait(L *glua.LState, what waitDesc, fn func(ctx context.Context)) {
 	vc, ok := L.Context().(*vmContext)
-	if !ok || vc.park == nil {
+	if !ok {
 		h.waitWith(L, what, fn)
 		return
 	}
-	vc.park.L, vc.park.what = L, what
-	fn(vc.parkCtx)
+	vc.L, vc.what = L, what
+	fn(parkingContext{vc.taskContext})
 }
 
 func (c *vmContext) Done() <-chan struct{} {
@@ -297,8 +232,8 @@ func (c *vmContext) Done() <-chan struct{} {
 
 // Err words a cancellation the way a user reads it.
 func (c *vmContext) Err() error {
-	if err := c.Context.Err(); err != nil {
-		if cause := context.Cause(c.Context); cause != nil && cause != err {
+	if err := c.taskContext.Err(); err != nil {
+		if cause := c.Cause(); cause != nil && cause != err {
 			return cause
 		}
 		return errInterrupted
@@ -405,8 +340,7 @@ func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LVal
 	t := h.startTask(ctx, fn, nil, "main", true)
 	if owner != "" {
 		// The task waits for the lock we hold before it runs anything.
-		t.ctx = sock.WithOwner(t.ctx, owner)
-		t.L.SetContext(newVMContext(t.ctx, h, t))
+		t.ctx.owner = owner
 	}
 	h.unlock()
 	<-t.done

@@ -21,9 +21,8 @@ type Task struct {
 	L      *glua.LState
 	Daemon bool // does not keep the process alive (the trace task)
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   chan struct{}
+	ctx  *taskContext
+	done chan struct{}
 
 	mu      sync.Mutex
 	state   string   // running, waiting, done, failed, killed
@@ -85,7 +84,7 @@ func (t *Task) Owner() string {
 
 // Kill cancels the task: what it waits on wakes, and its next instruction
 // raises.
-func (t *Task) Kill(cause error) { t.cancel(cause) }
+func (t *Task) Kill(cause error) { t.ctx.cancel(cause) }
 
 // Done is closed when the task has ended.
 func (t *Task) Done() <-chan struct{} { return t.done }
@@ -190,8 +189,8 @@ func (r *taskRegistry) waitAll(ctx context.Context) {
 // taskOf finds the task running L, following coroutines to the task that
 // resumed them.
 func (h *Host) taskOf(L *glua.LState) *Task {
-	if vc, ok := L.Context().(*vmContext); ok && vc.task != nil {
-		return vc.task // a task's own thread: no lookup
+	if vc, ok := L.Context().(*vmContext); ok && vc.t != nil {
+		return vc.t // a task's own thread: no lookup
 	}
 	h.tasks.mu.Lock()
 	defer h.tasks.mu.Unlock()
@@ -219,11 +218,18 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 		parent = h.ctx
 	}
 	th, _ := h.L.NewThread()
-	ctx, cancel := context.WithCancelCause(parent)
-	t := &Task{Name: name, L: th, cancel: cancel, done: make(chan struct{}), state: "running", started: time.Now()}
+	t := &Task{Name: name, L: th, done: make(chan struct{}), state: "running", started: time.Now()}
+	t.ctx = newTaskContext(h, t)
 	h.tasks.add(t)
-	t.ctx = sock.WithOwner(ctx, t.Owner())
-	th.SetContext(newVMContext(t.ctx, h, t))
+	t.ctx.owner = t.Owner()
+	if parent != h.ctx {
+		t.ctx.follow(parent)
+	}
+	if h.ctx.Err() != nil {
+		// Close has begun; its killAll may have missed this task.
+		t.ctx.cancel(errInterrupted)
+	}
+	th.SetContext(&vmContext{taskContext: t.ctx})
 	h.tasks.all.Add(1)
 	go h.runTask(t, fn, args, foreground)
 	return t
@@ -232,11 +238,6 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foreground bool) {
 	defer h.tasks.all.Done()
 	h.lock(t.L)
-	// Read under the lock: EvalAs may replace the context before the task
-	// first runs.
-	if vc, ok := t.L.Context().(*vmContext); ok {
-		defer context.AfterFunc(vc.Context, vc.park.cancelled)()
-	}
 	err := t.L.CallByParam(glua.P{Fn: fn, NRet: glua.MultRet, Protect: true}, args...)
 	var results []glua.LValue
 	if err == nil {
@@ -249,7 +250,7 @@ func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foregrou
 	}
 	h.unlock()
 
-	cause := context.Cause(t.ctx)
+	cause := t.ctx.Cause()
 	state := "done"
 	switch {
 	case err == nil:
@@ -265,7 +266,7 @@ func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foregrou
 	t.mu.Lock()
 	t.state, t.waiting, t.results, t.err = state, waitDesc{}, results, err
 	t.mu.Unlock()
-	t.cancel(nil)
+	t.ctx.cancel(nil)
 	h.tasks.remove(t)
 	if state == "failed" && !foreground {
 		h.failed.Store(true)
@@ -422,7 +423,7 @@ func (h *Host) luaSleep(L *glua.LState) int {
 // raiseCancelled ends a task whose context was cancelled while it waited.
 func (h *Host) raiseCancelled(L *glua.LState) {
 	ctx := h.taskCtx(L)
-	cause := context.Cause(ctx)
+	cause := causeOf(ctx)
 	if cause == nil || errors.Is(cause, context.Canceled) {
 		cause = errInterrupted
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,7 +164,7 @@ func (sd *side) stepOnce(fd uintptr) bool {
 	}
 	sd.first = false
 	ctx := sd.ctx
-	if ctx != nil && ctx.Err() != nil {
+	if ended(ctx) {
 		sd.cancelled = true
 		return true
 	}
@@ -183,7 +184,7 @@ func (sd *side) stepOnce(fd uintptr) bool {
 		if cw, ok := sd.parker.(CancelWatcher); ok {
 			sd.watched = true
 			cw.WatchCancel(sd)
-			if ctx.Err() != nil { // ended before the watch began
+			if ended(ctx) { // ended before the watch began
 				sd.cancelled = true
 				return true
 			}
@@ -215,17 +216,17 @@ func (sd *side) tryRead(fd int) bool {
 		p = (*bp)[:sd.max]
 	}
 	for {
-		n, err := unix.Read(fd, p)
-		switch err {
+		n, errno := sysRead(fd, p)
+		switch errno {
 		case unix.EAGAIN:
 			return false
 		case unix.EINTR:
 			continue
+		case 0:
+		default:
+			sd.err = errno
 		}
-		if err != nil || n < 0 {
-			n = 0
-		}
-		sd.n, sd.err = n, err
+		sd.n = n
 		if n > 0 && bp != nil {
 			if sd.str {
 				sd.text = string(p[:n])
@@ -240,9 +241,9 @@ func (sd *side) tryRead(fd int) bool {
 // tryWrite writes sd.p from sd.n on, as far as the buffer takes it.
 func (sd *side) tryWrite(fd int) bool {
 	for sd.n < len(sd.p) {
-		n, err := unix.Write(fd, sd.p[sd.n:])
-		switch err {
-		case nil:
+		n, errno := sysWrite(fd, sd.p[sd.n:])
+		switch errno {
+		case 0:
 			sd.n += n
 			continue
 		case unix.EINTR:
@@ -250,10 +251,54 @@ func (sd *side) tryWrite(fd int) bool {
 		case unix.EAGAIN:
 			return false
 		}
-		sd.err = err
+		sd.err = errno
 		return true
 	}
 	return true
+}
+
+// sysRead and sysWrite are read(2) and write(2) returning the errno as a
+// number: the hot paths compare it against EAGAIN and EINTR on every
+// call, which through the error interface costs a runtime call each.
+func sysRead(fd int, p []byte) (int, unix.Errno) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	n, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}
+
+func sysWrite(fd int, p []byte) (int, unix.Errno) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	n, _, errno := unix.Syscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}
+
+// ended reports whether ctx is done, without Err's lock.
+func ended(ctx context.Context) bool {
+	if ctx == nil {
+		return false
+	}
+	done := ctx.Done()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // readBufs lends read buffers for the moment bytes are copied out of them.

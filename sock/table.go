@@ -73,9 +73,19 @@ func WithOwner(ctx context.Context, owner string) context.Context {
 	return context.WithValue(ctx, ownerKey{}, owner)
 }
 
+// An OwnerContext names the owner itself, instead of through WithOwner's
+// context value.
+type OwnerContext interface {
+	context.Context
+	SockOwner() string
+}
+
 func ownerOf(ctx context.Context) string {
 	if ctx == nil {
 		return ""
+	}
+	if c, ok := ctx.(OwnerContext); ok {
+		return c.SockOwner()
 	}
 	o, _ := ctx.Value(ownerKey{}).(string)
 	return o

@@ -127,9 +127,20 @@ func WithParker(ctx context.Context, p Parker) context.Context {
 	return context.WithValue(ctx, parkerKey{}, p)
 }
 
+// A ParkerContext carries its Parker itself, instead of through
+// WithParker's context value: the operations that wait look it up each
+// time.
+type ParkerContext interface {
+	context.Context
+	SockParker() Parker
+}
+
 func parkerOf(ctx context.Context) Parker {
 	if ctx == nil {
 		return nil
+	}
+	if c, ok := ctx.(ParkerContext); ok {
+		return c.SockParker()
 	}
 	p, _ := ctx.Value(parkerKey{}).(Parker)
 	return p
