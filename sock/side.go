@@ -260,24 +260,15 @@ func (sd *side) tryWrite(fd int) bool {
 // sysRead and sysWrite are read(2) and write(2) returning the errno as a
 // number: the hot paths compare it against EAGAIN and EINTR on every
 // call, which through the error interface costs a runtime call each.
-func sysRead(fd int, p []byte) (int, unix.Errno) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), 0
-}
+func sysRead(fd int, p []byte) (int, unix.Errno)  { return sysRW(unix.SYS_READ, fd, p) }
+func sysWrite(fd int, p []byte) (int, unix.Errno) { return sysRW(unix.SYS_WRITE, fd, p) }
 
-func sysWrite(fd int, p []byte) (int, unix.Errno) {
+func sysRW(trap uintptr, fd int, p []byte) (int, unix.Errno) {
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	n, _, errno := unix.Syscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	n, _, errno := unix.Syscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if errno != 0 {
 		return 0, errno
 	}
