@@ -337,13 +337,14 @@ func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LVal
 		h.unlock()
 		return nil, err
 	}
-	t := h.startTask(ctx, fn, nil, "main", true)
+	t := h.newTask(ctx, "main")
 	if owner != "" {
-		// The task waits for the lock we hold before it runs anything.
 		t.ctx.owner = owner
 	}
 	h.unlock()
-	<-t.done
+	// The caller waits for the chunk anyway: it runs on the caller's
+	// goroutine, which spares starting one (and, at start-up, a thread).
+	h.runTask(t, fn, nil, true)
 	return t.results, t.err
 }
 

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -51,7 +52,7 @@ func quoteArgErrors(name string, f glua.LGFunction) glua.LGFunction {
 			if r := recover(); r != nil {
 				if ae, ok := r.(*glua.ApiError); ok {
 					if s, ok := ae.Object.(glua.LString); ok {
-						ae.Object = glua.LString(argErrorRE.ReplaceAllString(string(s), repl))
+						ae.Object = glua.LString(argErrorRE().ReplaceAllString(string(s), repl))
 					}
 				}
 				panic(r)
@@ -61,7 +62,11 @@ func quoteArgErrors(name string, f glua.LGFunction) glua.LGFunction {
 	}
 }
 
-var argErrorRE = regexp.MustCompile(`bad argument #(\d+) to (?:[\w.:?]+|\(anonymous\)|'[^']*') \(`)
+// argErrorRE is compiled when first needed: at start-up it would cost
+// every run a tenth of a millisecond.
+var argErrorRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`bad argument #(\d+) to (?:[\w.:?]+|\(anonymous\)|'[^']*') \(`)
+})
 
 // setGlobals registers functions as globals.
 func (h *Host) setGlobals(fns []fn) {

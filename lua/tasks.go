@@ -214,6 +214,14 @@ func (h *Host) taskCtx(L *glua.LState) context.Context {
 // the interpreter lock; the task starts running when the caller lets go.
 // foreground tasks report their error to the caller instead of printing it.
 func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua.LValue, name string, foreground bool) *Task {
+	t := h.newTask(parent, name)
+	go h.runTask(t, fn, args, foreground)
+	return t
+}
+
+// newTask makes and registers a task that runTask will run. The caller
+// holds the interpreter lock.
+func (h *Host) newTask(parent context.Context, name string) *Task {
 	if parent == nil {
 		parent = h.ctx
 	}
@@ -231,7 +239,6 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 	}
 	th.SetContext(&vmContext{taskContext: t.ctx})
 	h.tasks.all.Add(1)
-	go h.runTask(t, fn, args, foreground)
 	return t
 }
 

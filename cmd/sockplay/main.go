@@ -107,12 +107,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	tty := isTerminal(stdin)
+	script := cfg.script
+	repl := cfg.interactive || (script == "" && len(cfg.chunks) == 0)
+
+	// Ctrl-C ends every task and closes every fd; the REPL installs its own
+	// handling. The first signal.Notify starts a thread (the runtime's
+	// signal-mask thread), a third of a millisecond on a small VM: it runs
+	// while the host is built, and is done before any Lua code runs.
+	var sigs chan os.Signal
+	sigsReady := make(chan struct{})
+	if repl {
+		close(sigsReady)
+	} else {
+		sigs = make(chan os.Signal, 1)
+		go func() {
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			close(sigsReady)
+		}()
+		defer func() {
+			<-sigsReady
+			signal.Stop(sigs)
+		}()
+	}
+
 	h := lua.New(lua.Options{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	defer h.Close()
 	if cfg.trace {
 		h.TraceTo(h.Stderr(), cfg.hex)
 	}
-	script := cfg.script
 	if script == "" && len(cfg.chunks) == 0 && !cfg.interactive && !tty {
 		// Like lua: no script and no terminal means the program is stdin,
 		// read line by line so that continuation and errors work as at a prompt.
@@ -123,14 +145,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		h.SetScriptPath(script)
 	}
 
-	// Ctrl-C ends every task and closes every fd; the REPL installs its own.
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	sigs := make(chan os.Signal, 1)
 	interrupted := false
-	if !(cfg.interactive || (script == "" && len(cfg.chunks) == 0)) {
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sigs)
+	<-sigsReady
+	if !repl {
 		go func() {
 			select {
 			case <-sigs:
@@ -164,7 +183,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if cfg.interactive || (script == "" && len(cfg.chunks) == 0) {
+	if repl {
 		return runREPL(h, stdin, stdout, stderr, tty)
 	}
 	// The process lives while tasks run, as a node server does.
