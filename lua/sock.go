@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -591,9 +592,27 @@ func (h *Host) sockWrite(L *glua.LState) int {
 		L.Push(glua.LNumber(n))
 		return 4
 	}
-	L.Push(glua.LNumber(n))
+	L.Push(count(n))
 	return 1
 }
+
+// count returns n as a Lua number. Counts below 64 KiB are boxed once and
+// shared (Lua values are immutable, and hosts may share them): sock.write
+// returns one on every call, and boxing it anew was an allocation each.
+// Untouched entries cost no memory: the array lives in zeroed pages.
+func count(n int) glua.LValue {
+	if n < 0 || n >= len(counts) {
+		return glua.LNumber(n)
+	}
+	if p := counts[n].Load(); p != nil {
+		return *p
+	}
+	v := glua.LValue(glua.LNumber(n))
+	counts[n].Store(&v)
+	return v
+}
+
+var counts [64 << 10]atomic.Pointer[glua.LValue]
 
 // bytesOf views a Lua string's bytes without copying them, for the calls
 // that only send them: sock never writes into what it is given to send,
