@@ -596,7 +596,7 @@ func (h *Host) sockWrite(L *glua.LState) int {
 	return 1
 }
 
-// count returns n as a Lua number. Counts below 64 KiB are boxed once and
+// count returns n as a Lua number. Counts below 4096 are boxed once and
 // shared (Lua values are immutable, and hosts may share them): sock.write
 // returns one on every call, and boxing it anew was an allocation each.
 // Untouched entries cost no memory: the array lives in zeroed pages.
@@ -612,7 +612,7 @@ func count(n int) glua.LValue {
 	return v
 }
 
-var counts [64 << 10]atomic.Pointer[glua.LValue]
+var counts [4096]atomic.Pointer[glua.LValue]
 
 // bytesOf views a Lua string's bytes without copying them, for the calls
 // that only send them: sock never writes into what it is given to send,
