@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-go build -o "$work/sockplay" ./cmd/sockplay
+CGO_ENABLED=0 go build -o "$work/sockplay" ./cmd/sockplay
 go build -o "$work/gofileserver" ./bench/gofileserver
 mkdir "$work/www"
 # A small page, the kind of file a static server serves most (about 200 bytes).
