@@ -232,7 +232,7 @@ func (h *Host) dnsServe(L *glua.LState) int {
 	// The task exists before the sockets so that they carry its name in
 	// the descriptor table; it starts running when this call returns.
 	srv.task = h.startTask(h.ctx, h.L.NewFunction(srv.run), nil, "dns.serve", false)
-	srv.ctx, srv.cancel = context.WithCancel(srv.task.ctx)
+	srv.ctx, srv.cancel = context.WithCancel(&srv.task.ctx)
 	if err := srv.open(addrs[0]); err != nil {
 		srv.failed = true
 		srv.cancel()
@@ -256,7 +256,7 @@ func (srv *dnsServer) open(addr netip.AddrPort) error {
 	if addr.Addr().Is6() {
 		ukind, tkind = sock.UDP6, sock.TCP6
 	}
-	ctx := srv.task.ctx
+	ctx := &srv.task.ctx
 	for try := 0; ; try++ {
 		u, err := srv.h.table.Open(ctx, ukind)
 		if err != nil {

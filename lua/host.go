@@ -176,7 +176,7 @@ func (h *Host) waitWith(L *glua.LState, what waitDesc, fn func(ctx context.Conte
 	t := h.taskOf(L)
 	ctx := h.ctx
 	if t != nil {
-		ctx = t.ctx
+		ctx = &t.ctx
 		t.setWaiting(what)
 	}
 	h.unlock()

@@ -41,7 +41,13 @@ type taskContext struct {
 type afterFunc struct{ f func() }
 
 func newTaskContext(h *Host, t *Task) *taskContext {
-	return &taskContext{h: h, t: t, done: make(chan struct{})}
+	c := &taskContext{}
+	c.init(h, t)
+	return c
+}
+
+func (c *taskContext) init(h *Host, t *Task) {
+	c.h, c.t, c.done = h, t, make(chan struct{})
 }
 
 func (c *taskContext) Deadline() (time.Time, bool) { return time.Time{}, false }

@@ -21,7 +21,8 @@ type Task struct {
 	L      *glua.LState
 	Daemon bool // does not keep the process alive (the trace task)
 
-	ctx  *taskContext
+	ctx  taskContext // one allocation with the task: the hot path touches
+	vm   vmContext   // all three on every socket call
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -205,7 +206,7 @@ func (h *Host) taskOf(L *glua.LState) *Task {
 // taskCtx is the context blocking calls made by L run under.
 func (h *Host) taskCtx(L *glua.LState) context.Context {
 	if t := h.taskOf(L); t != nil {
-		return t.ctx
+		return &t.ctx
 	}
 	return h.ctx
 }
@@ -227,7 +228,7 @@ func (h *Host) newTask(parent context.Context, name string) *Task {
 	}
 	th, _ := h.L.NewThread()
 	t := &Task{Name: name, L: th, done: make(chan struct{}), state: "running", started: time.Now()}
-	t.ctx = newTaskContext(h, t)
+	t.ctx.init(h, t)
 	h.tasks.add(t)
 	t.ctx.owner = t.Owner()
 	if parent != h.ctx {
@@ -237,7 +238,8 @@ func (h *Host) newTask(parent context.Context, name string) *Task {
 		// Close has begun; its killAll may have missed this task.
 		t.ctx.cancel(errInterrupted)
 	}
-	th.SetContext(&vmContext{taskContext: t.ctx})
+	t.vm.taskContext = &t.ctx
+	th.SetContext(&t.vm)
 	h.tasks.all.Add(1)
 	return t
 }
