@@ -12,6 +12,14 @@ import (
 // installBase records gopher-lua's own functions (they need no help line of
 // ours) and replaces the ones that would reach os.Stdout or os.Exit.
 func (h *Host) installBase() {
+	// gopher-lua's channel library waits on Go channels holding the
+	// interpreter lock, which would freeze every task; it is not Lua.
+	h.L.SetGlobal("channel", glua.LNil)
+	if loaded, ok := h.L.GetField(h.L.GetGlobal("package"), "loaded").(*glua.LTable); ok {
+		loaded.RawSetString("channel", glua.LNil)
+	}
+	h.adoptCoroutines()
+
 	h.builtin = map[*glua.LFunction]struct{}{}
 	var walk func(t *glua.LTable, depth int)
 	walk = func(t *glua.LTable, depth int) {
@@ -27,6 +35,49 @@ func (h *Host) installBase() {
 		})
 	}
 	walk(h.L.G.Global, 0)
+}
+
+// adoptCoroutines makes the threads of coroutine.create and wrap run under
+// the task's own VM context, as the task's thread does: a busy loop in a
+// coroutine then shares the interpreter lock and ends when the task is
+// killed, and a socket call in one keeps the lock unless it must wait.
+// (gopher-lua gives a new thread a context derived from the creator's; the
+// VM context hands out no Done channel to derive from, so nothing is
+// registered, and the thread's context is replaced here.)
+func (h *Host) adoptCoroutines() {
+	co, ok := h.L.GetGlobal("coroutine").(*glua.LTable)
+	if !ok {
+		return
+	}
+	adopt := func(L *glua.LState, th *glua.LState) {
+		if vc, ok := L.Context().(*vmContext); ok && th != nil {
+			th.SetContext(&vmContext{taskContext: vc.taskContext})
+		}
+	}
+	wrapG := func(name string, thread func(L *glua.LState) *glua.LState) {
+		f, ok := co.RawGetString(name).(*glua.LFunction)
+		if !ok || !f.IsG {
+			return
+		}
+		inner := f.GFunction
+		co.RawSetString(name, h.L.NewFunction(func(L *glua.LState) int {
+			n := inner(L)
+			adopt(L, thread(L))
+			return n
+		}))
+	}
+	wrapG("create", func(L *glua.LState) *glua.LState {
+		th, _ := L.Get(-1).(*glua.LState)
+		return th
+	})
+	wrapG("wrap", func(L *glua.LState) *glua.LState {
+		// wrap returns a closure whose one upvalue is the thread.
+		if f, ok := L.Get(-1).(*glua.LFunction); ok && len(f.Upvalues) == 1 {
+			th, _ := f.Upvalues[0].Value().(*glua.LState)
+			return th
+		}
+		return nil
+	})
 }
 
 func openBaseDocs(h *Host) {

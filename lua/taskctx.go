@@ -3,6 +3,7 @@ package lua
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -25,18 +26,25 @@ type taskContext struct {
 	h     *Host
 	t     *Task
 	done  chan struct{}
+	ended atomic.Bool // done is closed
 	owner string // the OWNER of sockets opened under it; set before the task runs
 
 	// The socket call being made (the lock holder writes them).
 	L    *glua.LState
 	what waitDesc
 
+	// The socket wait a cancel must end, published through watch: the
+	// task sets it on every wait that parks, so it avoids the mutex.
+	watch   atomic.Pointer[watchBox]
+	watched watchBox // the box watch points to; written only by the task
+
 	mu         sync.Mutex
 	err, cause error
-	watched    sock.Wakeable // the socket wait a cancel must end
-	afters     []*afterFunc  // contexts derived from this one
+	afters     []*afterFunc // contexts derived from this one
 	stopParent func() bool
 }
+
+type watchBox struct{ w sock.Wakeable }
 
 type afterFunc struct{ f func() }
 
@@ -110,11 +118,14 @@ func (c *taskContext) cancel(cause error) {
 	}
 	c.err, c.cause = context.Canceled, cause
 	close(c.done)
-	w, afters, stop := c.watched, c.afters, c.stopParent
-	c.watched, c.afters, c.stopParent = nil, nil, nil
+	c.ended.Store(true)
+	afters, stop := c.afters, c.stopParent
+	c.afters, c.stopParent = nil, nil
 	c.mu.Unlock()
-	if w != nil {
-		w.Wake()
+	// After done is closed: a wait that begins to be watched from now on
+	// sees it and does not park.
+	if b := c.watch.Swap(nil); b != nil {
+		b.w.Wake()
 	}
 	for _, a := range afters {
 		a.f()
@@ -165,25 +176,26 @@ func (c *taskContext) Unpark() {
 // WatchCancel and UnwatchCancel make c a sock.CancelWatcher: cancel wakes
 // the socket wait the task is in, and no wait registers a context.AfterFunc
 // of its own.
+// The box is reused: a wait whose watch a cancel took waits (in sock)
+// until Wake has returned before it ends, so the task never rewrites the
+// box while a cancel still reads it.
 func (c *taskContext) WatchCancel(w sock.Wakeable) {
-	c.mu.Lock()
-	c.watched = w
-	c.mu.Unlock()
+	c.watched.w = w
+	c.watch.Store(&c.watched)
 }
 
 func (c *taskContext) UnwatchCancel(w sock.Wakeable) bool {
-	c.mu.Lock()
-	ok := c.watched == w
-	c.watched = nil
-	c.mu.Unlock()
-	return ok
+	if !c.watch.CompareAndSwap(&c.watched, nil) {
+		return false
+	}
+	c.watched.w = nil // let the socket go
+	return true
 }
 
-// parkingContext is the task context as socket calls on the task's own
-// thread see it: with the task as their Parker. Other blocking calls (and
-// calls from coroutines, which let go of the lock themselves) get the bare
-// taskContext. One pointer wide, so passing it as a context allocates
-// nothing.
+// parkingContext is the task context as socket calls on the task's
+// threads see it: with the task as their Parker. Other blocking calls,
+// which let go of the lock themselves, get the bare taskContext. One
+// pointer wide, so passing it as a context allocates nothing.
 type parkingContext struct{ *taskContext }
 
 func (p parkingContext) SockParker() sock.Parker { return p.taskContext }

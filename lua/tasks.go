@@ -262,11 +262,14 @@ func (h *Host) runTask(t *Task, fn *glua.LFunction, args []glua.LValue, foregrou
 	cause := t.ctx.Cause()
 	state := "done"
 	switch {
-	case err == nil:
 	case errors.Is(cause, errExit):
 		state, err = "done", nil
 	case errors.Is(cause, errKilled):
-		state, err = "killed", errKilled
+		// Killed, even if it then returned: a pcall or a coroutine may
+		// have caught the error, and a tail call ends with no instruction
+		// left to raise it in.
+		state, err, results = "killed", errKilled, nil
+	case err == nil:
 	case cause != nil:
 		state, err = "killed", cause
 	default:

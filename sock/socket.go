@@ -400,8 +400,8 @@ func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]by
 	start := s.table.traceStart()
 	var rerr error
 	err := s.wait(ctx, op, false, func(fd int) bool {
-		bp := readBufs.Get().(*[]byte)
-		defer readBufs.Put(bp)
+		bp := getReadBuf()
+		defer putReadBuf(bp)
 		p := (*bp)[:max]
 		var sa unix.Sockaddr
 		var flags int

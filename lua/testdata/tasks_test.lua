@@ -187,3 +187,30 @@ function TestTaskStackGrows()
   expect.eq(n, 9 + 90 * 2 + 101 * 3) -- the digits of 1..200
   expect.eq(r, "ping150")
 end
+
+-- Kill reaches a task wherever it is inside its own coroutines: blocked in
+-- a read, or looping without end (the VM hands out its real Done channel
+-- only once the task is cancelled, and to coroutine.create and wrap).
+function TestKillInsideCoroutines()
+  local c, a = pair()
+  local blocked = spawn(function()
+    local co = coroutine.create(function() return c:read(1) end)
+    return coroutine.resume(co)
+  end)
+  local wrapped = spawn(function()
+    local gen = coroutine.wrap(function() return c:read(1) end)
+    return gen()
+  end)
+  local busy = spawn(function()
+    local co = coroutine.wrap(function() while true do end end)
+    co()
+  end)
+  sleep(0.02)
+  for _, t in ipairs({blocked, wrapped, busy}) do
+    kill(t)
+    local ok, _, code = wait(t, 5)
+    expect.eq(ok, nil)
+    expect.eq(code, "KILLED")
+  end
+  c:close(); a:close()
+end
