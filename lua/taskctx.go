@@ -27,7 +27,7 @@ type taskContext struct {
 	t     *Task
 	done  chan struct{}
 	ended atomic.Bool // done is closed
-	owner string // the OWNER of sockets opened under it; set before the task runs
+	owner string      // the OWNER of sockets opened under it; set before the task runs
 
 	// The socket call being made (the lock holder writes them).
 	L    *glua.LState
