@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/term"
@@ -147,13 +148,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	interrupted := false
+	var interrupted atomic.Bool // set by the signal goroutine
 	<-sigsReady
 	if !repl {
 		go func() {
 			select {
 			case <-sigs:
-				interrupted = true
+				interrupted.Store(true)
 				h.Interrupt()
 			case <-ctx.Done():
 			}
@@ -175,7 +176,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			if h.Exiting() {
 				return h.ExitCode()
 			}
-			if interrupted {
+			if interrupted.Load() {
 				fmt.Fprintln(stderr, "sockplay: interrupted")
 				return 130
 			}
@@ -188,7 +189,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// The process lives while tasks run, as a node server does.
 	h.Wait(nil)
-	if interrupted {
+	if interrupted.Load() {
 		fmt.Fprintln(stderr, "sockplay: interrupted")
 		return 130
 	}
