@@ -12,12 +12,6 @@ import (
 // installBase records gopher-lua's own functions (they need no help line of
 // ours) and replaces the ones that would reach os.Stdout or os.Exit.
 func (h *Host) installBase() {
-	// gopher-lua's channel library waits on Go channels holding the
-	// interpreter lock, which would freeze every task; it is not Lua.
-	h.L.SetGlobal("channel", glua.LNil)
-	if loaded, ok := h.L.GetField(h.L.GetGlobal("package"), "loaded").(*glua.LTable); ok {
-		loaded.RawSetString("channel", glua.LNil)
-	}
 	h.adoptCoroutines()
 
 	h.builtin = map[*glua.LFunction]struct{}{}

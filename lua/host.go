@@ -101,7 +101,7 @@ func New(opts Options) *Host {
 		table:   opts.Table,
 		stdin:   opts.Stdin,
 		res:     opts.Resolve,
-		docs:    map[*glua.LFunction]string{},
+		docs:    make(map[*glua.LFunction]string, 256), // every module's functions
 		modDocs: map[string]string{},
 		bufs:    map[int]*readBuffer{},
 
@@ -127,7 +127,9 @@ func New(opts Options) *Host {
 		RegistryMaxSize:     1 << 20,
 		CallStackSize:       256,
 		MinimizeStackMemory: true,
+		SkipOpenLibs:        true,
 	})
+	openLibs(h.L)
 	// Threads are made from the state's Options without that check, so a
 	// task's registry starts at 32 slots (512 bytes; most tasks never use
 	// more) and grows by 64 as it needs to: at 10,000 connections, one
@@ -140,6 +142,30 @@ func New(opts Options) *Host {
 		m.open(h)
 	}
 	return h
+}
+
+// openLibs opens gopher-lua's standard libraries, as OpenLibs does, except
+// channel: it waits on Go channels holding the interpreter lock, which
+// would freeze every task, and it is not Lua.
+func openLibs(L *glua.LState) {
+	for _, lib := range []struct {
+		name string
+		open glua.LGFunction
+	}{
+		{glua.LoadLibName, glua.OpenPackage}, // package and base first
+		{glua.BaseLibName, glua.OpenBase},
+		{glua.TabLibName, glua.OpenTable},
+		{glua.IoLibName, glua.OpenIo},
+		{glua.OsLibName, glua.OpenOs},
+		{glua.StringLibName, glua.OpenString},
+		{glua.MathLibName, glua.OpenMath},
+		{glua.DebugLibName, glua.OpenDebug},
+		{glua.CoroutineLibName, glua.OpenCoroutine},
+	} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(glua.LString(lib.name))
+		L.Call(1, 0)
+	}
 }
 
 // taskRegistrySize is the registry a task's thread starts with.

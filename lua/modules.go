@@ -46,12 +46,12 @@ type fn struct {
 // Lua's own do, bad argument #1 to 'connect' (...): gopher-lua leaves the
 // function name unquoted.
 func quoteArgErrors(name string, f glua.LGFunction) glua.LGFunction {
-	repl := "bad argument #$1 to '" + name + "' ("
 	return func(L *glua.LState) int {
 		defer func() {
 			if r := recover(); r != nil {
 				if ae, ok := r.(*glua.ApiError); ok {
 					if s, ok := ae.Object.(glua.LString); ok {
+						repl := "bad argument #$1 to '" + name + "' ("
 						ae.Object = glua.LString(argErrorRE().ReplaceAllString(string(s), repl))
 					}
 				}

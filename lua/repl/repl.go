@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -390,7 +389,6 @@ func position(e *parse.Error, shift int) pos {
 	return pos{e.Pos.Line, col}
 }
 
-var lineEndsEscaped = regexp.MustCompile(`\\$`)
 
 func syntaxForm(src string, err error, shift int) form {
 	pe, ok := err.(*parse.Error)
@@ -401,7 +399,7 @@ func syntaxForm(src string, err error, shift int) form {
 	if pe.Pos.Line == parse.EOF {
 		// A short string cannot go on past a newline unless the newline is
 		// escaped: asking for more lines would only postpone the error.
-		if pe.Message == "unterminated string" && !lineEndsEscaped.MatchString(src) {
+		if pe.Message == "unterminated string" && !strings.HasSuffix(src, `\`) {
 			return form{kind: invalid, err: fmt.Sprintf("stdin:%d: unfinished string", lines)}
 		}
 		return form{kind: incomplete, err: fmt.Sprintf("stdin:%d: %s near <eof>", lines, pe.Message)}
