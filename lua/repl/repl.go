@@ -389,7 +389,6 @@ func position(e *parse.Error, shift int) pos {
 	return pos{e.Pos.Line, col}
 }
 
-
 func syntaxForm(src string, err error, shift int) form {
 	pe, ok := err.(*parse.Error)
 	if !ok {
