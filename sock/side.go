@@ -14,8 +14,8 @@ import (
 // side is one direction of a socket: reads and accepts, or writes and
 // connects. Its lock admits one goroutine at a time, and only that
 // goroutine touches the wait state below it, so every wait reuses the same
-// fields and the same bound functions instead of allocating closures: on
-// the echo path a read and a write allocate nothing here.
+// fields and one function bound when the socket was made, instead of
+// allocating closures: a stream read or write allocates nothing here.
 type side struct {
 	s     *Socket
 	write bool
