@@ -31,6 +31,7 @@ local args = require("args")
 local http = require("http")
 local json = require("json")
 local cors = require("cors")
+local server = require("server")
 
 local spec = {
   usage = "cors_server.lua [--host H] [--port P] [--allow-origin O]... [options]",
@@ -269,11 +270,8 @@ local function send(c, req, res, keep)
   return c:write(head .. body)
 end
 
-local function printable(s)
-  s = s or "-"
-  if #s > 200 then s = s:sub(1, 200) .. "..." end
-  return (s:gsub("[%c\"\\\128-\255]", function(ch) return string.format("\\x%02x", ch:byte()) end))
-end
+-- printable keeps a log line on one line whatever a client sent.
+local printable = http.printable
 
 local function handle(req)
   request_id = request_id + 1
@@ -300,7 +298,8 @@ local function handle(req)
   return res, k, note
 end
 
-local function serve(c, peer)
+local function serve(c, peer_host, peer_port)
+  local peer = string.format("%s:%d", peer_host, peer_port)
   c:settimeout(opt.timeout)
   local limits = {head = 16384, body = 1024 * 1024,
                   on_continue = function() c:write("HTTP/1.1 100 Continue\r\n\r\n") end}
@@ -313,8 +312,7 @@ local function serve(c, peer)
       end
       break
     end
-    local keep = req.version == "1.1" and not http.has_token(req.headers.connection, "close")
-      or req.version == "1.0" and http.has_token(req.headers.connection, "keep-alive")
+    local keep = http.keeps_alive(req) -- HTTP/1.1 unless "Connection: close"
     local res, k, note = handle(req)
     local origin = req.headers.origin and " origin " .. printable(req.headers.origin) or ""
     print(string.format('%s %s "%s" %d%s%s', k, peer, printable(req.line), res.status, origin,
@@ -324,28 +322,7 @@ local function serve(c, peer)
   c:close()
 end
 
-local listener, msg, code = sock.listen_tcp(opt.host, opt.port, 1024)
-if not listener then
-  io.stderr:write(string.format("cors_server.lua: cannot listen on %s:%d: %s (%s)\n", opt.host, opt.port, msg, code))
-  os.exit(1)
-end
-local host, port = listener:getsockname()
-print(string.format("listening on %s:%d", host:find(":") and "[" .. host .. "]" or host, port))
-
-spawn{function()
-  while true do
-    local c, peer_host, peer_port = listener:accept()
-    if c then
-      local peer = string.format("%s:%d", peer_host, peer_port)
-      spawn{function()
-        local ok, err = pcall(serve, c, peer)
-        if not ok then
-          io.stderr:write("cors_server.lua: " .. peer .. ": " .. tostring(err) .. "\n")
-          c:close()
-        end
-      end, name = "client fd " .. c.fd}
-    elseif peer_port == "EMFILE" or peer_port == "ENFILE" then
-      sleep(0.1)
-    end
-  end
-end, name = "accept " .. host .. ":" .. port}
+-- Listen, print "listening on HOST:PORT", and serve each connection in a
+-- task of its own ("client fd N").
+local listener = server.listen("cors_server.lua", opt.host, opt.port)
+server.accept_loop(listener, "cors_server.lua", serve)

@@ -28,6 +28,7 @@
 local args = require("args")
 local http = require("http")
 local proxy = require("proxy")
+local server = require("server")
 
 local spec = {
   usage = "forward_proxy.lua [--host H] [--port P] [options]",
@@ -230,14 +231,9 @@ local function serve(c, peer_host, peer_port)
                   on_continue = function() c:write("HTTP/1.1 100 Continue\r\n\r\n") end}
   while true do
     local started = time.monotonic()
-    local req, msg, status, got, partial = proxy.read_request(c, limits)
-    if not req then
-      if status and got then
-        send(c, proxy.error_response(status, msg), partial and partial.method, false)
-        log('%s "%s" %d %s', conn.peer, proxy.printable(partial and partial.line), status, msg)
-      end
-      break
-    end
+    -- (A broken request is answered and logged by next_request.)
+    local req = proxy.next_request(c, limits, conn.peer, log)
+    if not req then break end
     local keep = proxy.keeps_alive(req)
       and not http.has_token(req.headers["proxy-connection"], "close")
     if req.method == "CONNECT" then
@@ -253,14 +249,12 @@ local function serve(c, peer_host, peer_port)
       if ok then
         res, note = r, n
       else
-        io.stderr:write("forward_proxy.lua: " .. proxy.printable(req.line) .. ": " .. tostring(r) .. "\n")
-        res, keep = proxy.error_response(500, "the proxy failed on this request"), false
+        res, keep = proxy.internal_error("forward_proxy.lua", req, r), false
         drop_upstream(conn)
       end
     end
     local ok = send(c, res, req.method, keep)
-    log('%s "%s" %d %d %s%s', conn.peer, proxy.printable(req.line), res.status, #(res.body or ""),
-      proxy.ms(time.monotonic() - started), note and " " .. note or "")
+    log("%s", proxy.access_line(conn.peer, req, res, started, note))
     if not ok or not keep then break end
   end
   drop_upstream(conn)
@@ -269,13 +263,8 @@ end
 
 ---------------------------------------------------------------------------
 
-local listener, msg, code = sock.listen_tcp(opt.host, opt.port, 1024)
-if not listener then
-  io.stderr:write(string.format("forward_proxy.lua: cannot listen on %s:%d: %s (%s)\n", opt.host, opt.port, msg, code))
-  os.exit(1)
-end
-local host, port = listener:getsockname()
-print(string.format("listening on %s:%d", host:find(":") and "[" .. host .. "]" or host, port))
+-- Listen, and print "listening on HOST:PORT" (or exit saying why not).
+local listener, host, port = server.listen("forward_proxy.lua", opt.host, opt.port)
 
 local active = 0
 

@@ -9,6 +9,7 @@
 -- binary) and the timings. Several URLs on one host share one connection,
 -- as HTTP/1.1 keep-alive allows.
 
+local args = require("args")
 local http = require("http")
 
 local USAGE = [[
@@ -26,38 +27,27 @@ host, 7 could not connect, 28 timed out, 1 anything else (as curl).]]
 
 local opts = {urls = {}, headers = {}, timeout = 30}
 
-local function usage_error(msg)
-  io.stderr:write("http_client.lua: " .. msg .. "\n" .. USAGE .. "\n")
-  os.exit(2)
-end
+-- usage_error prints "http_client.lua: msg" and USAGE, and exits with 2.
+local function usage_error(msg) args.usage_error("http_client.lua", USAGE, msg) end
 
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    local function value()
-      i = i + 1
-      if arg[i] == nil then usage_error(a .. " needs a value") end
-      return arg[i]
-    end
-    if a == "--help" or a == "-h" then print(USAGE) os.exit(0)
-    elseif a == "-X" then opts.method = value():upper()
-    elseif a == "-H" then
-      local h = value()
-      local name, v = h:match("^([^:%s]+):%s*(.-)%s*$")
-      if not name then usage_error("-H wants 'Name: value', not " .. h) end
-      opts.headers[#opts.headers + 1] = {name, v}
-    elseif a == "-d" then opts.data = value()
-    elseif a == "-I" then opts.head_only = true
-    elseif a == "-o" then opts.output = value()
-    elseif a == "-L" then opts.follow = true
-    elseif a == "-m" then
-      opts.timeout = tonumber(value())
-      if not opts.timeout or opts.timeout <= 0 then usage_error("-m needs a number of seconds > 0") end
-    elseif a:sub(1, 1) == "-" then usage_error("unknown option " .. a)
-    else opts.urls[#opts.urls + 1] = a end
-    i = i + 1
-  end
+-- Each word in turn; value() takes the next word as the option's value.
+-- (--help and -h print USAGE and exit.)
+for a, value in args.words(arg, "http_client.lua", USAGE) do
+  if a == "-X" then opts.method = value():upper()
+  elseif a == "-H" then
+    local h = value()
+    local name, v = h:match("^([^:%s]+):%s*(.-)%s*$")
+    if not name then usage_error("-H wants 'Name: value', not " .. h) end
+    opts.headers[#opts.headers + 1] = {name, v}
+  elseif a == "-d" then opts.data = value()
+  elseif a == "-I" then opts.head_only = true
+  elseif a == "-o" then opts.output = value()
+  elseif a == "-L" then opts.follow = true
+  elseif a == "-m" then
+    opts.timeout = tonumber(value())
+    if not opts.timeout or opts.timeout <= 0 then usage_error("-m needs a number of seconds > 0") end
+  elseif a:sub(1, 1) == "-" then usage_error("unknown option " .. a)
+  else opts.urls[#opts.urls + 1] = a end
 end
 if #opts.urls == 0 then usage_error("no URL given") end
 
@@ -236,14 +226,6 @@ local function exchange(c, method, u, body, t0, timings)
   return res
 end
 
--- keeps: may the connection carry another request after this response?
-local function keeps(res)
-  if res.closed then return false end
-  local conn = res.headers.connection
-  if res.version == "1.0" then return http.has_token(conn, "keep-alive") end
-  return not http.has_token(conn, "close")
-end
-
 local REDIRECTS = {[301] = true, [302] = true, [303] = true, [307] = true, [308] = true}
 
 local function fetch(url, method, body, redirects_left)
@@ -269,7 +251,9 @@ local function fetch(url, method, body, redirects_left)
   local total = time.monotonic() - t0
   info("Timings: name lookup %s, connect %s, first byte %s, total %s", ms(t_lookup), ms(t_connect),
     ms(timings.first or total), ms(total))
-  if keeps(res) then
+  -- May the connection carry another request? (HTTP/1.1: unless the
+  -- server said "Connection: close"; HTTP/1.0: only with keep-alive.)
+  if http.keeps_alive(res) then
     info("Connection #%d to host %s left intact", c.id, u.host)
   else
     close(c)

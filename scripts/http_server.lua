@@ -12,7 +12,9 @@
 --   printf 'GET / HTTP/1.0\r\n\r\n' | nc -N 127.0.0.1 PORT
 --   nc 127.0.0.1 PORT, then type "GET / HTTP/1.1", "Host: x" and an empty line
 
+local args = require("args")
 local http = require("http")
+local server = require("server")
 local find, sub, format = string.find, string.sub, string.format
 local monotonic = time.monotonic
 
@@ -36,10 +38,8 @@ request: client, request line, status, body bytes, time.]]
 local opts = {host = "127.0.0.1", port = 8080, max_conns = 256, timeout = 10,
               cgi_timeout = 10, max_body = 10 * 1024 * 1024, max_head = 8192}
 
-local function usage_error(msg)
-  io.stderr:write("http_server.lua: " .. msg .. "\n" .. USAGE .. "\n")
-  os.exit(2)
-end
+-- usage_error prints "http_server.lua: msg" and USAGE, and exits with 2.
+local function usage_error(msg) args.usage_error("http_server.lua", USAGE, msg) end
 
 local function number_arg(name, v, min)
   local n = tonumber(v)
@@ -47,28 +47,19 @@ local function number_arg(name, v, min)
   return n
 end
 
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    local function value()
-      i = i + 1
-      if arg[i] == nil then usage_error(a .. " needs a value") end
-      return arg[i]
-    end
-    if a == "--help" or a == "-h" then print(USAGE) os.exit(0)
-    elseif a == "--root" then opts.root = value()
-    elseif a == "--host" then opts.host = value()
-    elseif a == "--port" then opts.port = number_arg(a, value(), 0)
-    elseif a == "--cgi-bin" then opts.cgi_bin = value()
-    elseif a == "--allow-put" then opts.allow_put = true
-    elseif a == "--max-conns" then opts.max_conns = number_arg(a, value(), 1)
-    elseif a == "--timeout" then opts.timeout = number_arg(a, value(), 0.001)
-    elseif a == "--cgi-timeout" then opts.cgi_timeout = number_arg(a, value(), 0.001)
-    elseif a == "--max-body" then opts.max_body = number_arg(a, value(), 0)
-    else usage_error("unknown argument " .. a) end
-    i = i + 1
-  end
+-- Each word in turn; value() takes the next word as the option's value.
+-- (--help and -h print USAGE and exit.)
+for a, value in args.words(arg, "http_server.lua", USAGE) do
+  if a == "--root" then opts.root = value()
+  elseif a == "--host" then opts.host = value()
+  elseif a == "--port" then opts.port = number_arg(a, value(), 0)
+  elseif a == "--cgi-bin" then opts.cgi_bin = value()
+  elseif a == "--allow-put" then opts.allow_put = true
+  elseif a == "--max-conns" then opts.max_conns = number_arg(a, value(), 1)
+  elseif a == "--timeout" then opts.timeout = number_arg(a, value(), 0.001)
+  elseif a == "--cgi-timeout" then opts.cgi_timeout = number_arg(a, value(), 0.001)
+  elseif a == "--max-body" then opts.max_body = number_arg(a, value(), 0)
+  else usage_error("unknown argument " .. a) end
 end
 if not opts.root then usage_error("--root DIR is required") end
 
@@ -623,13 +614,7 @@ local function serve_connection(c, peer_host, peer_port)
     -- Does the connection stay open after this exchange? HTTP/1.1 keeps
     -- it unless a side says "Connection: close"; HTTP/1.0 closes unless
     -- the client says "Connection: keep-alive".
-    local keep
-    local connection = req.headers.connection
-    if req.version == "1.1" then
-      keep = connection == nil or not http.has_token(connection, "close")
-    else
-      keep = connection ~= nil and http.has_token(connection, "keep-alive")
-    end
+    local keep = http.keeps_alive(req)
     local ok, res = pcall(handle, req, conn)
     if not ok then
       io.stderr:write("http_server.lua: error handling " .. format("%q", req.line) .. ": " .. tostring(res) .. "\n")
@@ -666,13 +651,8 @@ local function refuse_busy(c, peer_host, peer_port)
   c:close()
 end
 
-local listener, msg, code = sock.listen_tcp(opts.host, opts.port, 1024)
-if not listener then
-  io.stderr:write(string.format("http_server.lua: cannot listen on %s:%d: %s (%s)\n", opts.host, opts.port, msg, code))
-  os.exit(1)
-end
-local host, port = listener:getsockname()
-print(string.format("listening on %s:%d", host:find(":") and "[" .. host .. "]" or host, port))
+-- Listen, and print "listening on HOST:PORT" (or exit saying why not).
+local listener = server.listen("http_server.lua", opts.host, opts.port)
 -- The ticker: every 0.1 s, write the log and refresh the Date.
 spawn(function()
   while true do

@@ -35,6 +35,7 @@
 local args = require("args")
 local http = require("http")
 local proxy = require("proxy")
+local server = require("server")
 
 local spec = {
   usage = "reverse_proxy.lua --backend HOST:PORT [--backend HOST:PORT]... [options]",
@@ -536,14 +537,9 @@ local function serve(c, peer_host, peer_port)
                   on_continue = function() c:write("HTTP/1.1 100 Continue\r\n\r\n") end}
   while true do
     local started = time.monotonic()
-    local req, msg, status, got, partial = proxy.read_request(c, limits)
-    if not req then
-      if status and got then
-        c:write(proxy.response_bytes(proxy.error_response(status, msg), partial and partial.method, false))
-        log('%s "%s" %d %s', conn.peer, proxy.printable(partial and partial.line), status, msg)
-      end
-      break
-    end
+    -- (A broken request is answered and logged by next_request.)
+    local req = proxy.next_request(c, limits, conn.peer, log)
+    if not req then break end
     req.path = req.target:match("^[^?#]*")
     if req.target:find("^[hH][tT][tT][pP]://") then
       req.path = req.target:match("^%a+://[^/?#]*([^?#]*)")
@@ -560,47 +556,26 @@ local function serve(c, peer_host, peer_port)
       if ok then
         res, note = r, n
       else
-        io.stderr:write("reverse_proxy.lua: " .. proxy.printable(req.line) .. ": " .. tostring(r) .. "\n")
-        res, keep = proxy.error_response(500, "the proxy failed on this request"), false
+        res, keep = proxy.internal_error("reverse_proxy.lua", req, r), false
       end
     end
     local ok = c:write(proxy.response_bytes(res, req.method, keep))
-    log('%s "%s" %d %d %s%s', conn.peer, proxy.printable(req.line), res.status, #(res.body or ""),
-      proxy.ms(time.monotonic() - started), note and " " .. note or "")
+    log("%s", proxy.access_line(conn.peer, req, res, started, note))
     if not ok or not keep then break end
   end
   for _, s in pairs(conn.ups) do s:close() end
   c:close()
 end
 
-local listener, msg, code = sock.listen_tcp(opt.host, opt.port, 1024)
-if not listener then
-  io.stderr:write(string.format("reverse_proxy.lua: cannot listen on %s:%d: %s (%s)\n", opt.host, opt.port, msg, code))
-  os.exit(1)
-end
-local host, port = listener:getsockname()
-print(string.format("listening on %s:%d", host:find(":") and "[" .. host .. "]" or host, port))
+-- Listen, and print "listening on HOST:PORT" (or exit saying why not).
+local listener = server.listen("reverse_proxy.lua", opt.host, opt.port)
 for _, p in ipairs(pools) do
   local names = {}
   for _, b in ipairs(p.backends) do names[#names + 1] = b.name end
   log("route %s -> %s (%s)", p.prefix, table.concat(names, ", "), opt.balance)
 end
 
--- The accept loop is a task, so that sockplay -i brings the REPL up beside
+-- Accept connections, each served by serve in a task "client fd N". The
+-- accept loop is a task too, so that sockplay -i brings the REPL up beside
 -- the running proxy.
-spawn{function()
-  while true do
-    local c, peer_host, peer_port = listener:accept()
-    if c then
-      spawn{function()
-        local ok, err = pcall(serve, c, peer_host, peer_port)
-        if not ok then
-          io.stderr:write("reverse_proxy.lua: " .. peer_host .. ":" .. peer_port .. ": " .. tostring(err) .. "\n")
-          c:close()
-        end
-      end, name = "client fd " .. c.fd}
-    elseif peer_port == "EMFILE" or peer_port == "ENFILE" then
-      sleep(0.1)
-    end
-  end
-end, name = "accept " .. host .. ":" .. port}
+server.accept_loop(listener, "reverse_proxy.lua", serve)

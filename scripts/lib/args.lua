@@ -100,4 +100,38 @@ function M.port(spec, p)
   return p
 end
 
+---------------------------------------------------------------------------
+-- Scripts whose options are of their own making (curl-style -X and -H,
+-- a usage text written by hand) walk their words with these two instead.
+
+-- usage_error(script, usage, msg) prints "script: msg" and then the usage
+-- on stderr, and exits with 2.
+function M.usage_error(script, usage, msg)
+  io.stderr:write(script .. ": " .. msg .. "\n" .. usage .. "\n")
+  os.exit(2)
+end
+
+-- words(argv, script, usage) goes through the words in order:
+--   for a, value in args.words(arg, "my_script.lua", USAGE) do ... end
+-- value() takes the word after a as a's value (a usage_error when there
+-- is none). --help and -h print usage and exit with 0.
+function M.words(argv, script, usage)
+  local i = 0
+  return function()
+    i = i + 1
+    local a = argv[i]
+    if a == nil then return nil end
+    if a == "--help" or a == "-h" then
+      print(usage)
+      os.exit(0)
+    end
+    local function value()
+      i = i + 1
+      if argv[i] == nil then M.usage_error(script, usage, a .. " needs a value") end
+      return argv[i]
+    end
+    return a, value
+  end
+end
+
 return M

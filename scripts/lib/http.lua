@@ -366,6 +366,17 @@ function http.has_token(value, token)
   return false
 end
 
+-- keeps_alive(msg): may the connection carry another message after this
+-- one? HTTP/1.1 says yes unless "Connection: close"; HTTP/1.0 says no
+-- unless "Connection: keep-alive". msg.closed (a body that ran until the
+-- peer closed) says no too.
+function http.keeps_alive(msg)
+  if msg.closed then return false end
+  local conn = msg.headers.connection
+  if msg.version == "1.0" then return http.has_token(conn, "keep-alive") end
+  return not http.has_token(conn, "close")
+end
+
 ---------------------------------------------------------------------------
 -- Reading a message head from a reader.
 
@@ -640,6 +651,18 @@ function http.chunk(data)
   return string.format("%x\r\n", #data) .. data .. "\r\n"
 end
 http.LAST_CHUNK = "0\r\n\r\n"
+
+---------------------------------------------------------------------------
+-- Logs.
+
+-- printable keeps a log line on one line whatever a client sent: at most
+-- 200 bytes, control characters, quotes, backslashes and non-ASCII bytes
+-- as \xNN.
+function http.printable(s)
+  s = s or "-"
+  if #s > 200 then s = s:sub(1, 200) .. "..." end
+  return (s:gsub("[%c\"\\\128-\255]", function(ch) return string.format("\\x%02x", ch:byte()) end))
+end
 
 ---------------------------------------------------------------------------
 -- CGI responses (RFC 3875 section 6). A CGI program writes a head and a

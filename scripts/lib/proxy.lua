@@ -324,14 +324,8 @@ function proxy.read_response(r, method, max_body)
 end
 
 -- keeps_alive(msg): may the connection carry another message after this
--- one? HTTP/1.1 says yes unless "Connection: close"; HTTP/1.0 says no
--- unless "Connection: keep-alive".
-function proxy.keeps_alive(msg)
-  if msg.closed then return false end
-  local conn = msg.headers.connection
-  if msg.version == "1.0" then return http.has_token(conn, "keep-alive") end
-  return not http.has_token(conn, "close")
-end
+-- one? (lib/http.lua's: Connection, the version, msg.closed)
+proxy.keeps_alive = http.keeps_alive
 
 ---------------------------------------------------------------------------
 -- Writing messages.
@@ -438,17 +432,47 @@ function proxy.seconds(v)
 end
 
 ---------------------------------------------------------------------------
+-- Serving a client connection: what forward_proxy.lua and
+-- reverse_proxy.lua do alike around each request.
+
+-- next_request(c, limits, peer, log) -> the next request from the client
+-- on c (read_request's limits), or nil when the connection is done. A
+-- broken request is answered with its error status (400, 408, 413 ...)
+-- and logged with log(fmt, ...) first; nothing is sent when the client
+-- closed or went quiet between requests.
+function proxy.next_request(c, limits, peer, log)
+  local req, msg, status, got, partial = proxy.read_request(c, limits)
+  if not req and status and got then
+    c:write(proxy.response_bytes(proxy.error_response(status, msg), partial and partial.method, false))
+    log('%s "%s" %d %s', peer, proxy.printable(partial and partial.line), status, msg)
+  end
+  return req
+end
+
+-- internal_error(script, req, err) reports a Lua error raised while
+-- handling req (a bug) on stderr and returns the 500 for the client.
+function proxy.internal_error(script, req, err)
+  io.stderr:write(script .. ": " .. proxy.printable(req.line) .. ": " .. tostring(err) .. "\n")
+  return proxy.error_response(500, "the proxy failed on this request")
+end
+
+---------------------------------------------------------------------------
 -- Logs.
 
--- printable keeps a log line on one line whatever a client sent.
-function proxy.printable(s)
-  s = s or "-"
-  if #s > 200 then s = s:sub(1, 200) .. "..." end
-  return (s:gsub("[%c\"\\\128-\255]", function(ch) return string.format("\\x%02x", ch:byte()) end))
-end
+-- printable keeps a log line on one line whatever a client sent
+-- (lib/http.lua's).
+proxy.printable = http.printable
 
 function proxy.ms(seconds)
   return string.format("%.1fms", seconds * 1000)
+end
+
+-- access_line(peer, req, res, started, note) -> the access log's line for
+-- one request: 'PEER "REQUEST LINE" STATUS BODY-BYTES TIME [NOTE]', the
+-- time counted from started (time.monotonic()).
+function proxy.access_line(peer, req, res, started, note)
+  return string.format('%s "%s" %d %d %s%s', peer, proxy.printable(req.line), res.status, #(res.body or ""),
+    proxy.ms(time.monotonic() - started), note and " " .. note or "")
 end
 
 return proxy
