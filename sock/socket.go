@@ -395,64 +395,8 @@ func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]by
 		}
 		return n, use(p[:n], from, size)
 	}
-	var n, size int
-	var from netip.AddrPort
-	var uerr error
-	var traced []byte
-	start := s.table.traceStart()
-	var rerr error
-	err := s.wait(ctx, op, false, func(fd int) bool {
-		bp := getReadBuf()
-		defer putReadBuf(bp)
-		p := (*bp)[:max]
-		var sa unix.Sockaddr
-		var flags int
-		for {
-			size, _, flags, sa, rerr = unix.Recvmsg(fd, p, nil, truncFlag)
-			switch rerr {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			}
-			if rerr != nil {
-				return true
-			}
-			n = min(size, max)
-			if flags&unix.MSG_TRUNC != 0 && size <= max {
-				size = max + 1
-			}
-			if sa != nil {
-				from = fromSockaddr(sa)
-			} else {
-				from, _ = s.PeerAddr()
-			}
-			uerr = use(p[:n], from, size)
-			if !start.IsZero() {
-				traced = append([]byte(nil), p[:n]...)
-			}
-			return true
-		}
-	})
-	if err == nil && rerr != nil {
-		err = wrap(op, rerr)
-	}
-	if err != nil {
-		if !start.IsZero() {
-			s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
-		}
-		return 0, err
-	}
-	s.bytesIn.Add(uint64(n))
-	s.dgramsIn.Add(1)
-	if !start.IsZero() {
-		ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: from}
-		if size > n {
-			ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
-		}
-		s.emitData(start, ev, n, nil, traced)
-	}
-	return n, uerr
+	n, _, _, err := s.recvDatagram(ctx, op, nil, max, use)
+	return n, err
 }
 
 // recv2 is RecvFrom without the stream special case.
@@ -578,50 +522,80 @@ func (s *Socket) RecvFrom(ctx context.Context, p []byte) (n int, from netip.Addr
 }
 
 func (s *Socket) recv(ctx context.Context, op string, p []byte) (n int, from netip.AddrPort, size int, err error) {
+	return s.recvDatagram(ctx, op, p, len(p), nil)
+}
+
+// recvDatagram receives one datagram with recvmsg(2): into p, or when p is
+// nil into a pooled buffer of max bytes (at most 64 KiB) that use sees
+// before it goes back. It returns how many bytes were stored, the sender,
+// the datagram's real size (more than n when it was truncated), and the
+// failure of the call, else use's error.
+func (s *Socket) recvDatagram(ctx context.Context, op string, p []byte, max int, use func([]byte, netip.AddrPort, int) error) (n int, from netip.AddrPort, size int, err error) {
 	start := s.table.traceStart()
-	var sa unix.Sockaddr
-	var flags int
-	var rerr error
+	// What the try fills in, in one variable: each variable the closure
+	// sets would be an allocation of its own.
+	var r struct {
+		n, size    int
+		from       netip.AddrPort
+		rerr, uerr error
+		traced     []byte
+	}
 	err = s.wait(ctx, op, false, func(fd int) bool {
+		buf := p
+		if buf == nil {
+			bp := getReadBuf()
+			defer putReadBuf(bp)
+			buf = (*bp)[:max]
+		}
 		for {
-			size, _, flags, sa, rerr = unix.Recvmsg(fd, p, nil, truncFlag)
+			size, _, flags, sa, rerr := unix.Recvmsg(fd, buf, nil, truncFlag)
 			switch rerr {
 			case unix.EAGAIN:
 				return false
 			case unix.EINTR:
 				continue
 			}
+			if r.rerr = rerr; rerr != nil {
+				return true
+			}
+			r.n = min(size, max)
+			if flags&unix.MSG_TRUNC != 0 && size <= max {
+				size = max + 1 // the kernel said truncated but not by how much
+			}
+			r.size = size
+			if sa != nil {
+				r.from = fromSockaddr(sa)
+			} else {
+				r.from, _ = s.PeerAddr()
+			}
+			if use != nil {
+				r.uerr = use(buf[:r.n], r.from, size)
+			}
+			if !start.IsZero() {
+				r.traced = append([]byte(nil), buf[:r.n]...)
+			}
 			return true
 		}
 	})
-	if err == nil && rerr != nil {
-		err = wrap(op, rerr)
+	if err == nil && r.rerr != nil {
+		err = wrap(op, r.rerr)
 	}
-	if err != nil || size < 0 {
+	if err != nil {
 		if !start.IsZero() {
-			s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(len(p))}}, -1, err, nil)
+			s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
 		}
 		return 0, netip.AddrPort{}, 0, err
 	}
-	n = min(size, len(p))
-	if flags&unix.MSG_TRUNC != 0 && size <= len(p) {
-		size = len(p) + 1 // the kernel said truncated but not by how much
-	}
-	if sa != nil {
-		from = fromSockaddr(sa)
-	} else {
-		from, _ = s.PeerAddr()
-	}
-	s.bytesIn.Add(uint64(n))
+	s.bytesIn.Add(uint64(r.n))
 	s.dgramsIn.Add(1)
 	if !start.IsZero() {
-		ev := Event{Call: op, Args: []string{strconv.Itoa(len(p))}, Peer: from}
-		if size > n {
-			ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+		ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: r.from}
+		if r.size > r.n {
+			ev.Note = "truncated: datagram of " + strconv.Itoa(r.size) + " bytes"
 		}
-		s.emitData(start, ev, n, nil, p[:n])
+		s.emitData(start, ev, r.n, nil, r.traced)
 	}
-	return n, from, size, nil
+	return r.n, r.from, r.size, r.uerr
 }
 
 // Shutdown closes one or both directions: "r", "w" or "rw".
