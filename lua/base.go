@@ -32,9 +32,11 @@ func (h *Host) installBase() {
 }
 
 // adoptCoroutines makes the threads of coroutine.create and wrap run under
-// the task's own VM context, as the task's thread does: a busy loop in a
-// coroutine then shares the interpreter lock and ends when the task is
-// killed, and a socket call in one keeps the lock unless it must wait.
+// a VM context on the creating task's context, as the task's thread does:
+// a busy loop in a coroutine then shares the interpreter lock and ends
+// when that task is killed. (Its blocking calls still take the plain path,
+// under whichever task resumed it: a coroutine can be handed to another
+// task, and the parking state is the creating task's own.)
 // (gopher-lua gives a new thread a context derived from the creator's; the
 // VM context hands out no Done channel to derive from, so nothing is
 // registered, and the thread's context is replaced here.)
@@ -45,7 +47,7 @@ func (h *Host) adoptCoroutines() {
 	}
 	adopt := func(L *glua.LState, th *glua.LState) {
 		if vc, ok := L.Context().(*vmContext); ok && th != nil {
-			th.SetContext(&vmContext{taskContext: vc.taskContext})
+			th.SetContext(&vmContext{taskContext: vc.taskContext, coroutine: th})
 		}
 	}
 	wrapG := func(name string, thread func(L *glua.LState) *glua.LState) {

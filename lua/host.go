@@ -238,15 +238,16 @@ func (h *Host) yieldLock() {
 // the same task context (see adoptCoroutines).
 type vmContext struct {
 	*taskContext
-	n uint32
+	n         uint32
+	coroutine *glua.LState // a coroutine's thread; nil for the task's own
 }
 
 // sockWait runs a socket call holding the interpreter lock; the call lets
-// go of it only if it has to wait. A thread without a VM context (none in
-// practice: tasks and their coroutines all have one) takes the plain path.
+// go of it only if it has to wait. A coroutine's thread takes the plain
+// path (see adoptCoroutines).
 func (h *Host) sockWait(L *glua.LState, what waitDesc, fn func(ctx context.Context)) {
 	vc, ok := L.Context().(*vmContext)
-	if !ok {
+	if !ok || vc.coroutine != nil {
 		h.waitWith(L, what, fn)
 		return
 	}

@@ -192,10 +192,11 @@ func (c *taskContext) UnwatchCancel(w sock.Wakeable) bool {
 	return true
 }
 
-// parkingContext is the task context as socket calls on the task's
-// threads see it: with the task as their Parker. Other blocking calls,
-// which let go of the lock themselves, get the bare taskContext. One
-// pointer wide, so passing it as a context allocates nothing.
+// parkingContext is the task context as socket calls on the task's own
+// thread see it: with the task as their Parker. Other blocking calls (and
+// those of coroutines), which let go of the lock themselves, get the bare
+// taskContext. One pointer wide, so passing it as a context allocates
+// nothing.
 type parkingContext struct{ *taskContext }
 
 func (p parkingContext) SockParker() sock.Parker { return p.taskContext }

@@ -214,3 +214,27 @@ function TestKillInsideCoroutines()
   end
   c:close(); a:close()
 end
+
+-- A coroutine made in one task and resumed in another waits as part of the
+-- task that resumed it: that task shows as waiting, and killing it ends
+-- the wait. The task that made it is not disturbed.
+function TestCoroutineResumedByAnotherTask()
+  local c, a = pair()
+  local co = coroutine.create(function() return c:read(1) end)
+  local maker = spawn(function() sleep(5) end)
+  local runner = spawn(function() return coroutine.resume(co) end)
+  sleep(0.02)
+  expect.eq(runner.state, "waiting")
+  a:write("x")
+  local ok, got = wait(runner, 5)
+  expect.eq(ok, true); expect.eq(got, "x")
+  local co2 = coroutine.create(function() return c:read(1) end)
+  local runner2 = spawn(function() return coroutine.resume(co2) end)
+  sleep(0.02)
+  kill(runner2)
+  local ok2, _, code = wait(runner2, 5)
+  expect.eq(ok2, nil); expect.eq(code, "KILLED")
+  expect.eq(maker.state, "waiting")
+  kill(maker); wait(maker, 5)
+  c:close(); a:close()
+end
