@@ -29,7 +29,8 @@ type taskContext struct {
 	ended atomic.Bool // done is closed
 	owner string      // the OWNER of sockets opened under it; set before the task runs
 
-	// The socket call being made (the lock holder writes them).
+	// The socket call being made: written by the task's own thread,
+	// holding the interpreter lock, and read by it in Park and Unpark.
 	L    *glua.LState
 	what waitDesc
 
@@ -47,12 +48,6 @@ type taskContext struct {
 type watchBox struct{ w sock.Wakeable }
 
 type afterFunc struct{ f func() }
-
-func newTaskContext(h *Host, t *Task) *taskContext {
-	c := &taskContext{}
-	c.init(h, t)
-	return c
-}
 
 func (c *taskContext) init(h *Host, t *Task) {
 	c.h, c.t, c.done = h, t, make(chan struct{})

@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+func newTaskContext(h *Host, t *Task) *taskContext {
+	c := &taskContext{}
+	c.init(h, t)
+	return c
+}
+
 type wakeCounter struct{ n int }
 
 func (w *wakeCounter) Wake() { w.n++ }
