@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"sockplay/sock"
 )
@@ -15,13 +16,19 @@ import (
 // stands for the Lua host: it wakes the watched wait when its context ends.
 type testParker struct {
 	parks, unparks atomic.Int32
+	onPark         func() // run by Park, if set
 
 	mu      sync.Mutex
 	watched sock.Wakeable
 	watches int
 }
 
-func (p *testParker) Park()   { p.parks.Add(1) }
+func (p *testParker) Park() {
+	p.parks.Add(1)
+	if p.onPark != nil {
+		p.onPark()
+	}
+}
 func (p *testParker) Unpark() { p.unparks.Add(1) }
 
 type watchingParker struct{ testParker }
@@ -110,7 +117,12 @@ func TestCancelWatcherWakesWait(t *testing.T) {
 			waitBlocked(t, "sock.(*Socket).ReadString(", testFunc(t))
 		}
 		cancel()
-		wantErr(t, <-done, "read", "ECANCELED")
+		select {
+		case err := <-done:
+			wantErr(t, err, "read", "ECANCELED")
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the cancelled read was never woken", i)
+		}
 		stop()
 		p.mu.Lock()
 		if p.watched != nil {
@@ -125,5 +137,30 @@ func TestCancelWatcherWakesWait(t *testing.T) {
 		if text, err := s.ReadString(e.ctx, 64); text != "x" || err != nil {
 			t.Fatalf("round %d: read after the cancel = %q, %v", i, text, err)
 		}
+	}
+}
+
+// A cancel that lands after the wait has decided to park but before the
+// watcher is told (here: while it parks) finds nothing to wake; the wait
+// must see it for itself instead of sleeping for ever.
+func TestCancelWatcherCancelWhileParking(t *testing.T) {
+	e := newEnv(t)
+	_, s := e.pair(sock.TCP)
+	p := &watchingParker{}
+	ctx, cancel := context.WithCancel(e.ctx)
+	p.onPark = func() {
+		cancel()
+		p.cancelled() // as the AfterFunc does, with no wait watched yet
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ReadString(sock.WithParker(ctx, p), 64)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		wantErr(t, err, "read", "ECANCELED")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read cancelled while it parked was never woken")
 	}
 }
