@@ -411,12 +411,7 @@ func (h *Host) dnsQuery(L *glua.LState) int {
 		}
 	}
 	q := newQuestion(name, qtype, o)
-	servers, err := h.queryServers(L, o)
-	if err != nil {
-		h.checkCancelled(L, err)
-		return pushFail(L, err)
-	}
-	res, err := h.ask(L, q, servers, o)
+	res, err := h.exchange(L, q, o)
 	if err != nil {
 		return pushFail(L, err)
 	}
@@ -439,6 +434,17 @@ func newQuestion(name string, qtype uint16, o queryOpts) *dns.Msg {
 		q.SetEdns0(uint16(o.edns), o.dnssec)
 	}
 	return q
+}
+
+// exchange asks q of the servers o names (else resolv.conf's) and returns
+// the first answer.
+func (h *Host) exchange(L *glua.LState, q *dns.Msg, o queryOpts) (*exchangeResult, error) {
+	servers, err := h.queryServers(L, o)
+	if err != nil {
+		h.checkCancelled(L, err)
+		return nil, err
+	}
+	return h.ask(L, q, servers, o)
 }
 
 // ask tries each server in turn until one answers, with the interpreter
@@ -555,12 +561,7 @@ func (h *Host) dnsReverse(L *glua.LState) int {
 	o := checkQueryOpts(L, 2)
 	arpa, _ := dns.ReverseAddr(a.String())
 	q := newQuestion(arpa, dns.TypePTR, o)
-	servers, err := h.queryServers(L, o)
-	if err != nil {
-		h.checkCancelled(L, err)
-		return pushFail(L, err)
-	}
-	res, err := h.ask(L, q, servers, o)
+	res, err := h.exchange(L, q, o)
 	if err != nil {
 		return pushFail(L, err)
 	}
