@@ -258,7 +258,13 @@ func (s *Socket) Read(ctx context.Context, p []byte) (int, error) {
 		return n, err
 	}
 	start := s.table.traceStart()
-	n, err := s.read(ctx, len(p), p, false)
+	var n int
+	sd := &s.rd
+	err := sd.acquire(ctx, "read")
+	if err == nil {
+		n, err = s.read(len(p), p)
+		sd.release()
+	}
 	if !start.IsZero() {
 		s.emitData(start, Event{Call: "read", Args: []string{strconv.Itoa(len(p))}}, n, err, p[:n])
 	}
@@ -271,70 +277,68 @@ const maxReadChunk = 64 * 1024
 // max of them (up to 64 KiB). It waits holding no buffer: the bytes go
 // through a pooled one, so an idle reader costs no buffer memory.
 func (s *Socket) ReadString(ctx context.Context, max int) (string, error) {
-	if !s.Kind.Stream() {
-		var text string
-		_, err := s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
-			text = string(p)
-			if size > len(p) {
-				return truncated("read", size, len(p))
-			}
-			return nil
-		})
-		return text, err
-	}
-	start := s.table.traceStart()
-	sd := &s.rd
-	if err := sd.acquire(ctx, "read"); err != nil {
-		s.traceRead(start, max, 0, err, nil)
-		return "", err
-	}
-	sd.str = true
-	n, err := s.read(ctx, max, nil, true)
-	text := sd.text
-	sd.release()
-	if !start.IsZero() { // the bytes are copied only for a tracer
-		s.traceRead(start, max, n, err, []byte(text))
-	}
+	text, _, err := s.readCopy(ctx, max, true, nil)
 	return text, err
 }
 
 // ReadAppend is ReadString appending to dst instead: for buffered readers
 // (lines, delimiters) that keep what they read.
 func (s *Socket) ReadAppend(ctx context.Context, max int, dst []byte) ([]byte, error) {
+	_, dst, err := s.readCopy(ctx, max, false, dst)
+	return dst, err
+}
+
+// readCopy reads through a pooled buffer and copies the bytes out into a
+// new string (str) or onto dst.
+func (s *Socket) readCopy(ctx context.Context, max int, str bool, dst []byte) (string, []byte, error) {
 	if !s.Kind.Stream() {
-		return s.appendDatagram(ctx, max, dst)
+		return s.copyDatagram(ctx, max, str, dst)
 	}
 	start := s.table.traceStart()
 	sd := &s.rd
 	if err := sd.acquire(ctx, "read"); err != nil {
 		s.traceRead(start, max, 0, err, nil)
-		return dst, err
+		return "", dst, err
 	}
-	sd.str, sd.dst = false, dst
-	n, err := s.read(ctx, max, nil, true)
-	dst = sd.dst
+	sd.str, sd.dst = str, dst
+	n, err := s.read(max, nil)
+	text, dst := sd.text, sd.dst
 	sd.release()
-	s.traceRead(start, max, n, err, dst[len(dst)-n:])
-	return dst, err
+	if !start.IsZero() { // the bytes are copied only for a tracer
+		var traced []byte
+		if str {
+			traced = []byte(text)
+		} else {
+			traced = dst[len(dst)-n:]
+		}
+		s.traceRead(start, max, n, err, traced)
+	}
+	return text, dst, err
 }
 
-// appendDatagram is ReadAppend on a datagram socket. (Apart, so that the
-// closure does not move ReadAppend's dst to the heap on every stream read.)
-func (s *Socket) appendDatagram(ctx context.Context, max int, dst []byte) ([]byte, error) {
+// copyDatagram is readCopy on a datagram socket: one datagram, and EMSGSIZE
+// after the bytes that fit when it was truncated. (Apart, so that its
+// closure does not move readCopy's variables to the heap.)
+func (s *Socket) copyDatagram(ctx context.Context, max int, str bool, dst []byte) (string, []byte, error) {
+	var text string
 	_, err := s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
-		dst = append(dst, p...)
+		if str {
+			text = string(p)
+		} else {
+			dst = append(dst, p...)
+		}
 		if size > len(p) {
 			return truncated("read", size, len(p))
 		}
 		return nil
 	})
-	return dst, err
+	return text, dst, err
 }
 
-// read is the stream read of Read, ReadString and ReadAppend: into p, or
-// when p is nil into a pooled buffer of max bytes (at most 64 KiB) that
-// the read side copies out of. held says the caller has acquired s.rd.
-func (s *Socket) read(ctx context.Context, max int, p []byte, held bool) (int, error) {
+// read is the stream read of Read and readCopy, on the read side the
+// caller has acquired: into p, or when p is nil into a pooled buffer of max
+// bytes (at most 64 KiB) that the side copies out of.
+func (s *Socket) read(max int, p []byte) (int, error) {
 	if p == nil {
 		max = min(max, maxReadChunk)
 	}
@@ -342,12 +346,6 @@ func (s *Socket) read(ctx context.Context, max int, p []byte, held bool) (int, e
 		return 0, nil
 	}
 	sd := &s.rd
-	if !held {
-		if err := sd.acquire(ctx, "read"); err != nil {
-			return 0, err
-		}
-		defer sd.release()
-	}
 	sd.op, sd.p, sd.max = opRead, p, max
 	err := sd.run("read")
 	n := sd.n
