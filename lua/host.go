@@ -239,7 +239,7 @@ func (h *Host) yieldLock() {
 type vmContext struct {
 	*taskContext
 	n         uint32
-	coroutine *glua.LState // a coroutine's thread; nil for the task's own
+	coroutine bool // a coroutine's thread, not the task's own
 }
 
 // sockWait runs a socket call holding the interpreter lock; the call lets
@@ -247,7 +247,7 @@ type vmContext struct {
 // path (see adoptCoroutines).
 func (h *Host) sockWait(L *glua.LState, what waitDesc, fn func(ctx context.Context)) {
 	vc, ok := L.Context().(*vmContext)
-	if !ok || vc.coroutine != nil {
+	if !ok || vc.coroutine {
 		h.waitWith(L, what, fn)
 		return
 	}

@@ -190,7 +190,7 @@ func (r *taskRegistry) waitAll(ctx context.Context) {
 // taskOf finds the task running L, following coroutines to the task that
 // resumed them.
 func (h *Host) taskOf(L *glua.LState) *Task {
-	if vc, ok := L.Context().(*vmContext); ok && vc.coroutine == nil {
+	if vc, ok := L.Context().(*vmContext); ok && !vc.coroutine {
 		return vc.t // a task's own thread: no lookup
 	}
 	h.tasks.mu.Lock()
