@@ -3,6 +3,7 @@ module sockplay
 go 1.26.0
 
 require (
+	github.com/google/gopacket v1.1.19
 	github.com/miekg/dns v1.1.73
 	github.com/peterh/liner v1.2.3
 	github.com/yuin/gopher-lua v1.1.2
