@@ -136,8 +136,12 @@ func ethtoolSet(fd int, dev string, cmd, value uint32) error {
 	return nil
 }
 
-// do runs fn with the thread inside the namespace.
-func (n *Netns) do(fn func() error) error {
+// Do runs fn on an OS thread inside the namespace: what fn opens there
+// (a socket, an AF_PACKET capture, a TUN device, a netlink socket) belongs
+// to the namespace and keeps to it after fn returns. fn must not start
+// goroutines expecting them to run inside too; the thread is locked to fn
+// and goes back to sockplay's own namespace afterwards.
+func (n *Netns) Do(fn func() error) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -169,7 +173,7 @@ func (t *Table) OpenIn(ctx context.Context, kind Kind, ns *Netns) (*Socket, erro
 	}
 	start := t.traceStart()
 	var fd int
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		var err error
 		fd, err = sysSocket(kind.family(), kind.sotype())
 		return err
@@ -215,7 +219,7 @@ func (n *Netns) SetLoss(p float64) error {
 		}
 		return nil
 	}
-	err = n.do(func() error {
+	err = n.Do(func() error {
 		run("delete", "table", "inet", "sockplay") // absent the first time
 		if p == 0 {
 			return nil

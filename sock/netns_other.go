@@ -18,4 +18,5 @@ func (t *Table) OpenIn(context.Context, Kind, *Netns) (*Socket, error) { return 
 func (n *Netns) SetLoss(float64) error                                 { return errNoNetns }
 func (n *Netns) Loss() float64                                         { return 0 }
 func (n *Netns) FD() int                                               { return -1 }
+func (n *Netns) Do(func() error) error                                 { return errNoNetns }
 func (n *Netns) Close() error                                          { return errNoNetns }

@@ -5,10 +5,13 @@ package sock
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"sockplay/internal/testpeer"
 )
@@ -125,5 +128,37 @@ func TestNetnsErrors(t *testing.T) {
 	}
 	if err := ns.Close(); Code(err) != "EBADF" {
 		t.Errorf("second Close: %v, want EBADF", err)
+	}
+}
+
+// Do runs its function inside the namespace, and the thread comes back.
+func TestNetnsDo(t *testing.T) {
+	ns := needNetns(t)
+	nsInode := func(path string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	var want unix.Stat_t
+	if err := unix.Fstat(ns.FD(), &want); err != nil {
+		t.Fatal(err)
+	}
+	own := nsInode("/proc/self/ns/net")
+	var inside uint64
+	if err := ns.Do(func() error { inside = nsInode("/proc/thread-self/ns/net"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if inside != want.Ino || inside == own {
+		t.Errorf("Do ran in namespace %d; want the namespace's %d (sockplay's own is %d)", inside, want.Ino, own)
+	}
+	boom := errors.New("boom")
+	if err := ns.Do(func() error { return boom }); err != boom {
+		t.Errorf("Do returned %v, want fn's error", err)
+	}
+	ns.Close()
+	if err := ns.Do(func() error { return nil }); Code(err) != "EBADF" {
+		t.Errorf("Do on a closed namespace: %v, want EBADF", err)
 	}
 }
