@@ -8,6 +8,8 @@ package sock_test
 //
 // BenchmarkWriteReadNoTrace must show no allocation that the traced one
 // does not also make; the difference is what tracing costs.
+// BenchmarkWriteReadListen has a listener that wants no payload (as a
+// packet capture's): it pays for the events but not for copies of the data.
 
 import (
 	"context"
@@ -16,7 +18,7 @@ import (
 	"sockplay/sock"
 )
 
-func benchWriteRead(b *testing.B, trace bool) {
+func benchWriteRead(b *testing.B, trace, data bool) {
 	e := newEnv(b)
 	c, s := e.pair(sock.TCP)
 	if err := c.SetOption("nodelay", 1); err != nil {
@@ -24,9 +26,9 @@ func benchWriteRead(b *testing.B, trace bool) {
 	}
 	if trace {
 		var events int
-		e.tbl.SetTracer(func(sock.Event) { events++ }) // one goroutine: no lock needed
+		remove := e.tbl.Listen(func(sock.Event) { events++ }, data) // one goroutine: no lock needed
 		b.Cleanup(func() {
-			e.tbl.SetTracer(nil)
+			remove()
 			if events < 2*b.N {
 				b.Errorf("%d events for %d write+read pairs", events, b.N)
 			}
@@ -55,5 +57,6 @@ func benchWriteRead(b *testing.B, trace bool) {
 	}
 }
 
-func BenchmarkWriteReadNoTrace(b *testing.B) { benchWriteRead(b, false) }
-func BenchmarkWriteReadTrace(b *testing.B)   { benchWriteRead(b, true) }
+func BenchmarkWriteReadNoTrace(b *testing.B) { benchWriteRead(b, false, false) }
+func BenchmarkWriteReadTrace(b *testing.B)   { benchWriteRead(b, true, true) }
+func BenchmarkWriteReadListen(b *testing.B)  { benchWriteRead(b, true, false) }

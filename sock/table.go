@@ -24,7 +24,9 @@ type Table struct {
 	recent []closedConn // TCP connections closed lately, to show TIME_WAIT
 	// recentNext is where the ring of recent overwrites next once full.
 	recentNext int
-	tracer     atomic.Pointer[Tracer]
+	tracer     atomic.Pointer[listeners] // nil when nobody listens
+	trace      Tracer                    // SetTracer's; guarded by mu
+	listening  []*listener               // Listen's; guarded by mu
 	now        func() time.Time
 }
 

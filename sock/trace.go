@@ -17,7 +17,8 @@ type Event struct {
 	Owner string
 	Call  string
 	Args  []string       // rendered arguments after the fd
-	Peer  netip.AddrPort // the other end of a recvfrom
+	Peer  netip.AddrPort // the other end of a recvfrom; of a close, the peer it had
+	Local netip.AddrPort // of a close, the local address it had
 	Ret   int            // the call's result: bytes, a new fd, 0; -1 with Err
 	Err   error
 	Data  []byte // payload moved by the call; a copy, only while tracing
@@ -28,17 +29,72 @@ type Event struct {
 // it must be quick and must not call back into the socket.
 type Tracer func(Event)
 
+// listeners is who hears the table's events: the tracer (SetTracer) and
+// every function added with Listen. The table swaps in a new value on each
+// change, so an operation reads it with one atomic load and no lock.
+type listeners struct {
+	fns  []Tracer
+	data bool // someone wants the payload bytes
+}
+
+// listener is one function added with Listen.
+type listener struct {
+	fn   Tracer
+	data bool
+}
+
 // SetTracer installs fn as the table's trace sink; nil turns tracing off.
-// With no tracer an operation pays one atomic load.
+// Listeners added with Listen hear events either way. With no tracer and
+// no listener an operation pays one atomic load.
 func (t *Table) SetTracer(fn Tracer) {
-	if fn == nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.trace = fn
+	t.publishListeners()
+}
+
+// Listen adds fn to the functions that hear every event, alongside the
+// tracer: a packet capture, for one, learns from them which call caused a
+// packet. data says whether fn needs Event.Data (a copy of the payload on
+// every read and write). The returned function removes fn; calling it
+// again does nothing.
+func (t *Table) Listen(fn Tracer, data bool) (remove func()) {
+	l := &listener{fn: fn, data: data}
+	t.mu.Lock()
+	t.listening = append(t.listening, l)
+	t.publishListeners()
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for i, x := range t.listening {
+			if x == l {
+				t.listening = append(t.listening[:i:i], t.listening[i+1:]...)
+				t.publishListeners()
+				return
+			}
+		}
+	}
+}
+
+// publishListeners stores who listens now. The caller holds t.mu.
+func (t *Table) publishListeners() {
+	var ls listeners
+	if t.trace != nil {
+		ls.fns, ls.data = append(ls.fns, t.trace), true
+	}
+	for _, l := range t.listening {
+		ls.fns = append(ls.fns, l.fn)
+		ls.data = ls.data || l.data
+	}
+	if len(ls.fns) == 0 {
 		t.tracer.Store(nil)
 		return
 	}
-	t.tracer.Store(&fn)
+	t.tracer.Store(&ls)
 }
 
-// Tracing reports whether a tracer is installed.
+// Tracing reports whether a tracer or a listener is installed.
 func (t *Table) Tracing() bool { return t.tracer.Load() != nil }
 
 // traceStart returns the start time when tracing, else the zero time.
@@ -50,8 +106,8 @@ func (t *Table) traceStart() time.Time {
 }
 
 func (t *Table) emit(start time.Time, ev Event) {
-	tr := t.tracer.Load()
-	if tr == nil || start.IsZero() {
+	ls := t.tracer.Load()
+	if ls == nil || start.IsZero() {
 		return
 	}
 	ev.Time = start
@@ -59,7 +115,9 @@ func (t *Table) emit(start time.Time, ev Event) {
 	if ev.Err != nil && ev.Ret == 0 {
 		ev.Ret = -1
 	}
-	(*tr)(ev)
+	for _, fn := range ls.fns {
+		fn(ev)
+	}
 }
 
 // emit and emitData send an event to the tracer. Callers build the Event
@@ -70,7 +128,8 @@ func (s *Socket) emit(start time.Time, ev Event, ret int, err error) {
 }
 
 func (s *Socket) emitData(start time.Time, ev Event, ret int, err error, data []byte) {
-	if start.IsZero() || s.table.tracer.Load() == nil {
+	ls := s.table.tracer.Load()
+	if start.IsZero() || ls == nil {
 		return
 	}
 	ev.FD, ev.Kind, ev.Owner = s.FD, s.Kind, s.Owner
@@ -78,7 +137,7 @@ func (s *Socket) emitData(start time.Time, ev Event, ret int, err error, data []
 	if err != nil && ret == 0 {
 		ev.Ret = -1
 	}
-	if len(data) > 0 {
+	if len(data) > 0 && ls.data {
 		ev.Data = append([]byte(nil), data...)
 	}
 	s.table.emit(start, ev)
