@@ -50,7 +50,7 @@ func listDescriptors(ours map[int]*Socket) []Entry {
 		}
 		e.Flags, e.Pos = fdinfo(fd)
 		if e.Type == "socket" {
-			if s := ours[fd]; s != nil && !s.Kind.Stream() {
+			if s := ours[fd]; s != nil && !s.Kind.Stream() && s.Kind != Packet {
 				if udp == nil {
 					udp = readProcNet("udp", "udp6")
 				}
@@ -150,6 +150,10 @@ func FlagNames(flags uint64) string {
 // TCP_INFO for the state (and the accept queue of a listener), SIOCINQ and
 // SIOCOUTQ for the queues of a connection.
 func socketState(s *Socket, info *SocketInfo) {
+	if s.Kind == Packet {
+		captureState(s, info)
+		return
+	}
 	if !s.Kind.Stream() {
 		fillUDPState(s, info)
 		return

@@ -18,12 +18,16 @@ const (
 	UDP
 	TCP6
 	UDP6
+	// Packet is an AF_PACKET socket: a packet capture on one interface.
+	// Package wire opens it and hands it to the table (Table.Adopt); Open
+	// does not make one.
+	Packet
 )
 
-var kindNames = [...]string{TCP: "tcp", UDP: "udp", TCP6: "tcp6", UDP6: "udp6"}
+var kindNames = [...]string{TCP: "tcp", UDP: "udp", TCP6: "tcp6", UDP6: "udp6", Packet: "packet"}
 
 func (k Kind) String() string {
-	if k >= TCP && k <= UDP6 {
+	if k >= TCP && k <= Packet {
 		return kindNames[k]
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
@@ -70,6 +74,8 @@ func (k Kind) Label() string {
 		return "TCPv6"
 	case UDP6:
 		return "UDPv6"
+	case Packet:
+		return "PACKET"
 	}
 	return "?"
 }

@@ -38,7 +38,8 @@ type SocketInfo struct {
 	DgramsOut   uint64
 	Timeout     time.Duration
 	Impair      string
-	Retrans     uint32 // TCP segments the kernel sent again (tcpi_total_retrans)
+	Retrans     uint32       // TCP segments the kernel sent again (tcpi_total_retrans)
+	Capture     *CaptureInfo // a packet socket's interface, filter and counters
 }
 
 // Snapshot lists every descriptor the process has open, ordered by fd, with

@@ -35,7 +35,8 @@ type Socket struct {
 	bytesIn, bytesOut   atomic.Uint64
 	dgramsIn, dgramsOut atomic.Uint64
 
-	impair atomic.Pointer[impairer]
+	impair   atomic.Pointer[impairer]
+	describe atomic.Pointer[describer] // a packet socket's CaptureInfo
 }
 
 // SetTimeout bounds every later blocking operation on s; 0 removes the bound.
@@ -636,7 +637,9 @@ func (s *Socket) Close() error {
 		im.stop(s)
 	}
 	err := wrap("close", s.file.Close())
-	s.emit(start, Event{Call: "close"}, 0, err)
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "close", Local: local, Peer: peer}, 0, err)
+	}
 	return err
 }
 
