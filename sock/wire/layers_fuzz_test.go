@@ -21,5 +21,9 @@ func FuzzDecode(f *testing.F) {
 		p := Packet{Link: fuzzLinks[int(link)%len(fuzzLinks)], Data: data, WireLen: len(data) + int(link)%3, FD: -1}
 		checkTiling(t, p, Decode(p))
 		LayerView(p, true)
+		if l, ok := NewLadder([]Packet{p, p}, Conn{}); ok {
+			LadderText(l)
+			LadderSVG(l)
+		}
 	})
 }
