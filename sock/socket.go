@@ -37,6 +37,7 @@ type Socket struct {
 
 	impair   atomic.Pointer[impairer]
 	describe atomic.Pointer[describer] // a packet socket's CaptureInfo
+	payloads atomic.Pointer[Describer] // renders payloads in the trace
 }
 
 // SetTimeout bounds every later blocking operation on s; 0 removes the bound.

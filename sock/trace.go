@@ -23,6 +23,25 @@ type Event struct {
 	Err   error
 	Data  []byte // payload moved by the call; a copy, only while tracing
 	Note  string // what else happened: truncation, impairment
+	// Describe renders Data in its protocol's terms when the socket has a
+	// Describer (see SetDescriber); nil renders it as a quoted string.
+	Describe Describer
+}
+
+// A Describer renders a payload for the trace in the terms of the protocol
+// it carries (a DNS question, say), or returns "" to leave it quoted. It is
+// called only when an event is rendered, so it costs nothing untraced.
+type Describer func(data []byte) string
+
+// SetDescriber makes the trace render s's payloads with d (nil: quoted).
+// The package that speaks the protocol on s sets it; sock itself knows no
+// protocol above TCP and UDP.
+func (s *Socket) SetDescriber(d Describer) {
+	if d == nil {
+		s.payloads.Store(nil)
+		return
+	}
+	s.payloads.Store(&d)
 }
 
 // Tracer receives events. It runs on the goroutine that made the call, so
@@ -140,6 +159,9 @@ func (s *Socket) emitData(start time.Time, ev Event, ret int, err error, data []
 	if len(data) > 0 && ls.data {
 		ev.Data = append([]byte(nil), data...)
 	}
+	if d := s.payloads.Load(); d != nil {
+		ev.Describe = *d
+	}
 	s.table.emit(start, ev)
 }
 
@@ -168,7 +190,7 @@ func (e Event) String() string {
 	for i, a := range e.Args {
 		sep()
 		if i == 0 && writesData {
-			b.WriteString(quote(e.Data, 32))
+			b.WriteString(e.payload())
 			b.WriteString(", ")
 		}
 		b.WriteString(a)
@@ -180,7 +202,7 @@ func (e Event) String() string {
 		b.WriteString(strconv.Itoa(e.Ret))
 		if !writesData && len(e.Data) > 0 {
 			b.WriteByte(' ')
-			b.WriteString(quote(e.Data, 32))
+			b.WriteString(e.payload())
 		}
 		if e.Peer.IsValid() && e.Call == "recvfrom" {
 			b.WriteString(" from ")
@@ -193,6 +215,17 @@ func (e Event) String() string {
 		b.WriteByte(']')
 	}
 	return b.String()
+}
+
+// payload renders Data: described in braces, as strace shows a decoded
+// structure, else as a quoted string.
+func (e Event) payload() string {
+	if e.Describe != nil && len(e.Data) > 0 {
+		if d := e.Describe(e.Data); d != "" {
+			return "{" + d + "}"
+		}
+	}
+	return quote(e.Data, 32)
 }
 
 // Format renders the event with strace -tt -T decorations: a wall-clock

@@ -306,3 +306,42 @@ func TestNoTraceAllocations(t *testing.T) {
 	}
 	t.Logf("allocations per operation pair: untraced %v, traced %v", untraced, traced)
 }
+
+func TestTraceDescriber(t *testing.T) {
+	e := newEnv(t)
+	r, raddr := e.bound(sock.UDP)
+	w, waddr := e.bound(sock.UDP)
+	// A describer knows its protocol's payloads and leaves the rest quoted.
+	w.SetDescriber(func(p []byte) string {
+		if strings.HasPrefix(string(p), "Q:") {
+			return "question " + string(p[2:])
+		}
+		return ""
+	})
+	r.SetDescriber(func(p []byte) string { return "answer of " + itoa(len(p)) + " bytes" })
+	rec := record(t, e.tbl)
+	for _, msg := range []string{"Q:who", "plain"} {
+		if _, err := w.SendTo(e.ctx, []byte(msg), raddr); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := r.RecvFrom(e.ctx, make([]byte, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.SetDescriber(nil)
+	if _, err := w.SendTo(e.ctx, []byte("Q:again"), raddr); err != nil {
+		t.Fatal(err)
+	}
+	lines, evs := rec.take()
+	rfd, wfd := itoa(r.FD), itoa(w.FD)
+	wantLines(t, lines,
+		`sendto(`+wfd+`<UDP>, {question who}, 5, `+raddr.String()+`) = 5`,
+		`recvfrom(`+rfd+`<UDP>, 64) = 5 {answer of 5 bytes} from `+waddr.String(),
+		`sendto(`+wfd+`<UDP>, "plain", 5, `+raddr.String()+`) = 5`,
+		`recvfrom(`+rfd+`<UDP>, 64) = 5 {answer of 5 bytes} from `+waddr.String(),
+		`sendto(`+wfd+`<UDP>, "Q:again", 7, `+raddr.String()+`) = 7`,
+	)
+	if string(evs[0].Data) != "Q:who" {
+		t.Errorf("a described event keeps its bytes: %q", evs[0].Data)
+	}
+}
