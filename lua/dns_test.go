@@ -1,31 +1,27 @@
 package lua
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"sockplay/internal/testpeer"
+	"sockplay/sock"
 )
 
 // The dns module against real peers on 127.0.0.1: dnsmasq answers
 // dns.query and dns.resolve, and dig asks dns.serve.
 
 // dnsmasq is a dnsmasq serving the test zone "test." on a free port.
-type dnsmasq struct {
-	port int
-	dir  string
-}
+type dnsmasq struct{ port int }
 
 // dnsmasqHosts is the zone: hosts-file names, 60 addresses for big.test so
 // that its answer does not fit in 512 bytes.
@@ -38,113 +34,13 @@ func dnsmasqHosts() string {
 	return b.String()
 }
 
-// peerPath finds a program that may live in an sbin directory that is not
-// on a user's PATH.
-func peerPath(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		if p := filepath.Join(dir, name); isExecutable(p) {
-			return p
-		}
-	}
-	return testpeer.Path(t, name) // skips, or fails when peers are required
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
-}
-
-// freePort finds a port free for UDP on 127.0.0.1. Another process may
-// take it before dnsmasq binds it: the caller retries.
-func freePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// startDnsmasq starts dnsmasq in the foreground and waits for its
-// "started" line, which it logs once its sockets are bound. It is killed
-// when the test ends.
 func startDnsmasq(t *testing.T) *dnsmasq {
-	t.Helper()
-	bin := peerPath(t, "dnsmasq")
-	dir := t.TempDir()
-	hosts := filepath.Join(dir, "hosts")
-	if err := os.WriteFile(hosts, []byte(dnsmasqHosts()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var lastLog string
-	for try := 0; try < 5; try++ {
-		port := freePort(t)
-		cmd := exec.Command(bin,
-			"--no-daemon", "--port="+strconv.Itoa(port), "--listen-address=127.0.0.1", "--bind-interfaces",
-			"--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-			"--log-facility=-", "--log-queries",
-			"--addn-hosts="+hosts,
-			"--local=/test/", // names under test. that it does not know are NXDOMAIN
-			"--txt-record=txt.test,hello world,second part",
-			"--mx-host=test,mail.test,10",
-			"--srv-host=_sip._tcp.test,www.test,5060,10,5",
-			"--cname=alias.test,www.test",
-		)
-		if os.Geteuid() == 0 {
-			cmd.Args = append(cmd.Args, "--user=root") // else it drops to nobody
-		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan bool, 1)
-		logDone := make(chan struct{})
-		var log strings.Builder
-		go func() {
-			defer close(logDone)
-			sc := bufio.NewScanner(stderr)
-			sent := false
-			for sc.Scan() {
-				if !sent {
-					log.WriteString(sc.Text() + "\n")
-				}
-				if !sent && strings.Contains(sc.Text(), "started, version") {
-					started <- true
-					sent = true
-				}
-			}
-			if !sent {
-				started <- false
-			}
-		}()
-		var ok bool
-		select {
-		case ok = <-started:
-		case <-time.After(20 * time.Second):
-		}
-		if ok {
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-				<-logDone
-			})
-			return &dnsmasq{port: port, dir: dir}
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		<-logDone
-		lastLog = log.String()
-	}
-	t.Fatalf("dnsmasq did not start after 5 tries:\n%s", lastLog)
-	return nil
+	return &dnsmasq{port: testpeer.Dnsmasq(t, dnsmasqHosts(),
+		"--txt-record=txt.test,hello world,second part",
+		"--mx-host=test,mail.test,10",
+		"--srv-host=_sip._tcp.test,www.test,5060,10,5",
+		"--cname=alias.test,www.test",
+	)}
 }
 
 // resolverConfig points the stub resolver at this dnsmasq with the given
@@ -348,44 +244,6 @@ func TestResolveTimesOutWhereNothingAnswers(t *testing.T) {
 	}
 }
 
-func TestHostsFileParsing(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "hosts")
-	os.WriteFile(p, []byte(strings.Join([]string{
-		"# a comment",
-		"127.0.0.1   localhost",
-		"::1  localhost ip6-localhost ip6-loopback",
-		"192.0.2.7\tweb.example  web   # two names",
-		"192.0.2.8 Web.Example.",
-		"not-an-address somename",
-		"fe80::1%lo linklocal",
-		"   ",
-		"192.0.2.9", // no name
-	}, "\n")), 0o644)
-	v4, v6 := lookupHosts(p, "web.example")
-	if fmt.Sprint(v4) != "[192.0.2.7 192.0.2.8]" || len(v6) != 0 {
-		t.Errorf("web.example: %v %v", v4, v6)
-	}
-	if v4, _ := lookupHosts(p, "WEB"); fmt.Sprint(v4) != "[192.0.2.7]" {
-		t.Errorf("alias web: %v", v4)
-	}
-	if v4, v6 := lookupHosts(p, "localhost"); fmt.Sprint(v4, v6) != "[127.0.0.1] [::1]" {
-		t.Errorf("localhost: %v %v", v4, v6)
-	}
-	if _, v6 := lookupHosts(p, "linklocal"); fmt.Sprint(v6) != "[fe80::1%lo]" {
-		t.Errorf("linklocal: %v", v6)
-	}
-	if v4, v6 := lookupHosts(p, "somename"); len(v4)+len(v6) != 0 {
-		t.Errorf("a line with a bad address counted: %v %v", v4, v6)
-	}
-	if got := lookupHostsAddr(p, netip.MustParseAddr("192.0.2.7")); fmt.Sprint(got) != "[web.example. web.]" {
-		t.Errorf("reverse: %v", got)
-	}
-	if v4, v6 := lookupHosts(filepath.Join(dir, "missing"), "localhost"); len(v4)+len(v6) != 0 {
-		t.Errorf("a missing file has entries: %v %v", v4, v6)
-	}
-}
-
 // digRun runs dig against a server and returns its output.
 func digRun(t *testing.T, args ...string) string {
 	t.Helper()
@@ -454,4 +312,58 @@ func TestDigAgainstServe(t *testing.T) {
 		t.Errorf("the server's sockets are not in fds()")
 	}
 	runLua(t, h, out, `expect.ok(srv.queries >= 7, "queries counted: " .. srv.queries); srv:close()`)
+}
+
+// The questions a script's lookups ask go out on its own sockets: in the
+// trace, owned by its task, and closed by the time the call returns.
+func TestLookupsInTheTrace(t *testing.T) {
+	d := startDnsmasq(t)
+	base := takeBaseline()
+	defer base.check(t)
+	h, out := newDNSHost(t, d.resolverConfig(t, "", "search test\n"))
+	defer h.Close()
+	var mu sync.Mutex
+	var lines []string
+	h.Table().SetTracer(func(e sock.Event) {
+		mu.Lock()
+		lines = append(lines, e.Owner+": "+e.String())
+		mu.Unlock()
+	})
+	res := runLua(t, h, out, fmt.Sprintf(`
+		local r = assert(dns.query("www.test", "A", {server = "127.0.0.1:%d"}))
+		local l = assert(sock.listen_tcp("127.0.0.1", 0))
+		local _, port = l:getsockname()
+		local c = assert(sock.dial_tcp("conn", port))
+		c:close(); l:close()
+		local n = 0
+		for _, e in ipairs(fds()) do n = n + 1 end
+		return n
+	`, d.port))
+	if res[0] != "0" {
+		t.Errorf("%s sockets left after the lookups", res[0])
+	}
+	mu.Lock()
+	got := strings.Join(lines, "\n")
+	mu.Unlock()
+	got = regexp.MustCompile(`\{\d+`).ReplaceAllString(got, "{ID")
+	got = regexp.MustCompile(`\b\d+<`).ReplaceAllString(got, "FD<")
+	got = regexp.MustCompile(`\) = \d+$`).ReplaceAllString(got, ") = FD") // socket(2)'s result
+	got = strings.ReplaceAll(got, fmt.Sprintf("127.0.0.1:%d", d.port), "DNSMASQ")
+	want := []string{
+		"task 1 (main): socket(udp)",
+		"task 1 (main): connect(FD<UDP>, DNSMASQ) = 0",
+		"task 1 (main): sendto(FD<UDP>, {ID+ A? www.test.}, 26, DNSMASQ) = 26",
+		"task 1 (main): recvfrom(FD<UDP>, 65535) = 42 {ID* q: A? www.test. 1/0/0 A 127.0.0.5} from DNSMASQ",
+		"task 1 (main): close(FD<UDP>) = 0",
+		// dial_tcp: the search list makes conn conn.test., asked before the
+		// socket that connects is made
+		"task 1 (main): sendto(FD<UDP>, {ID+ A? conn.test.}, 27, DNSMASQ) = 27",
+		"task 1 (main): recvfrom(FD<UDP>, 65535) = 43 {ID* q: A? conn.test. 1/0/0 A 127.0.0.1} from DNSMASQ",
+		"task 1 (main): close(FD<UDP>) = 0\ntask 1 (main): socket(tcp)",
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("no %q in the trace:\n%s", w, got)
+		}
+	}
 }

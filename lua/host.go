@@ -28,6 +28,7 @@ import (
 	glua "github.com/yuin/gopher-lua"
 
 	"sockplay/sock"
+	"sockplay/sock/dns"
 )
 
 // Version is sockplay's version, printed by --version and the banner.
@@ -40,10 +41,11 @@ type Options struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Table  *sock.Table // default: a new table
-	// Resolve turns a host name into addresses; default: the system's
-	// resolver rules (/etc/hosts, then /etc/resolv.conf), read from DNS.
+	// Resolve turns a host name into addresses; default (nil): the
+	// system's resolver rules (/etc/hosts, then /etc/resolv.conf's
+	// servers, asked on the calling task's own sockets).
 	Resolve Resolver
-	// DNS says where those rules are read from: by the default Resolve,
+	// DNS says where those rules are read from: by the default resolver,
 	// dns.resolve, dns.reverse and dns.query's default server. The zero
 	// value is the system's files.
 	DNS ResolverConfig
@@ -56,9 +58,9 @@ type Host struct {
 	out   *Console
 	errw  *Console
 	stdin io.Reader
-	res   Resolver
+	res   Resolver // nil: resolver
 
-	resolverConf ResolverConfig
+	resolver *dns.Resolver
 
 	gil     sync.Mutex   // the interpreter lock
 	waiters atomic.Int32 // goroutines waiting for the lock
@@ -94,9 +96,6 @@ func New(opts Options) *Host {
 	if opts.Table == nil {
 		opts.Table = sock.NewTable()
 	}
-	if opts.Resolve == nil {
-		opts.Resolve = opts.DNS.Lookup
-	}
 	h := &Host{
 		table:   opts.Table,
 		stdin:   opts.Stdin,
@@ -105,7 +104,7 @@ func New(opts Options) *Host {
 		modDocs: map[string]string{},
 		bufs:    map[int]*readBuffer{},
 
-		resolverConf: opts.DNS,
+		resolver: &dns.Resolver{Table: opts.Table, Config: opts.DNS},
 	}
 	h.out = NewConsole(opts.Stdout)
 	h.errw = NewConsole(opts.Stderr)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"sockplay/sock"
+	"sockplay/sock/dns"
 )
 
 // The sock module: BSD-style calls on integer fds, and the same calls as
@@ -204,11 +205,11 @@ func (h *Host) resolve(L *glua.LState, k sock.Kind, host string, port int) ([]ne
 	if strings.ContainsAny(host, " /\\\t") || host == "" {
 		return nil, &sock.Error{Op: "getaddrinfo", Code: "EAI_NONAME", Msg: fmt.Sprintf("%q is neither an address nor a host name", host)}
 	}
-	var addrs []netip.Addr
-	var err error
-	h.waitWith(L, waitFor("resolve", host), func(ctx context.Context) {
-		addrs, err = h.res(ctx, host, k.IPv6())
-	})
+	fam := dns.IPv4
+	if k.IPv6() {
+		fam = dns.IPv6
+	}
+	addrs, err := h.lookup(L, host, fam)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +336,11 @@ func (h *Host) connect(L *glua.LState, s *sock.Socket, host string, port int) er
 		h.checkCancelled(L, err)
 		return err
 	}
+	return h.connectAny(L, s, addrs)
+}
+
+// connectAny connects s to the first of addrs that accepts.
+func (h *Host) connectAny(L *glua.LState, s *sock.Socket, addrs []netip.AddrPort) (err error) {
 	for _, a := range addrs {
 		h.sockWait(L, waitDesc{op: "connect", fd: s.FD, detail: "to " + a.String()}, func(ctx context.Context) {
 			err = s.Connect(ctx, a)
@@ -1046,12 +1052,18 @@ func (h *Host) sockDialTCP(L *glua.LState) int {
 	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && a.Is6() && !a.Is4In6() {
 		kind = sock.TCP6
 	}
+	// Resolve first, as a C program does with getaddrinfo: the trace shows
+	// the questions to the resolver before the socket that connects.
+	addrs, err := h.resolve(L, kind, host, port)
+	if err != nil {
+		return pushFail(L, err)
+	}
 	s, err := h.table.Open(h.taskCtx(L), kind)
 	if err != nil {
 		return pushFail(L, err)
 	}
 	s.SetTimeout(time.Duration(timeout * float64(time.Second)))
-	if err := h.connect(L, s, host, port); err != nil {
+	if err := h.connectAny(L, s, addrs); err != nil {
 		s.Close()
 		return pushFail(L, err)
 	}
