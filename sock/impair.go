@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Impairment describes what happens to a datagram socket's outgoing
@@ -60,7 +59,7 @@ type impairer struct {
 type heldDatagram struct {
 	op    string
 	data  []byte
-	sa    unix.Sockaddr
+	to    *sockaddr
 	timer *time.Timer
 }
 
@@ -111,7 +110,7 @@ func (s *Socket) Impairment() (*Impairment, ImpairStats) {
 
 // send applies the impairment to one datagram. To the sender it looks like
 // a successful send either way, as real loss does.
-func (im *impairer) send(ctx context.Context, s *Socket, op string, p []byte, sa unix.Sockaddr) (int, error) {
+func (im *impairer) send(ctx context.Context, s *Socket, op string, p []byte, to *sockaddr) (int, error) {
 	im.mu.Lock()
 	im.stats.Sent++
 	drop := im.rng.Float64() < im.cfg.Loss
@@ -141,13 +140,13 @@ func (im *impairer) send(ctx context.Context, s *Socket, op string, p []byte, sa
 	if reorder && im.held == nil {
 		// Hold this one back: the next datagram overtakes it.
 		im.stats.Reordered++
-		h := &heldDatagram{op: op, data: data, sa: sa}
+		h := &heldDatagram{op: op, data: data, to: to}
 		h.timer = time.AfterFunc(reorderHold, func() { im.release(s, h) })
 		im.held = h
 		im.mu.Unlock()
 		s.note(op, p, "held back by impairment (reorder)")
 		if dup {
-			im.later(s, op, data, sa, delay)
+			im.later(s, op, data, to, delay)
 		}
 		s.bytesOut.Add(uint64(len(p)))
 		s.dgramsOut.Add(1)
@@ -167,24 +166,24 @@ func (im *impairer) send(ctx context.Context, s *Socket, op string, p []byte, sa
 	var err error
 	for i := 0; i < copies; i++ {
 		if delay > 0 {
-			im.later(s, op, data, sa, delay)
+			im.later(s, op, data, to, delay)
 			n = len(p)
 		} else {
-			n, err = s.rawSend(ctx, op, data, sa)
+			n, err = s.rawSend(ctx, op, data, to, netip.AddrPort{})
 		}
 		if i == 1 {
 			s.note(op, p, "duplicated by impairment")
 		}
 	}
 	if held != nil {
-		im.later(s, held.op, held.data, held.sa, delay)
+		im.later(s, held.op, held.data, held.to, delay)
 	}
 	return n, err
 }
 
 // later sends a datagram after d (at once when d is 0) on a timer, so the
 // sender never waits for the impairment.
-func (im *impairer) later(s *Socket, op string, data []byte, sa unix.Sockaddr, d time.Duration) {
+func (im *impairer) later(s *Socket, op string, data []byte, to *sockaddr, d time.Duration) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	if im.stopped {
@@ -197,7 +196,7 @@ func (im *impairer) later(s *Socket, op string, data []byte, sa unix.Sockaddr, d
 		stopped := im.stopped
 		im.mu.Unlock()
 		if !stopped {
-			s.rawSend(context.Background(), op, data, sa)
+			s.rawSend(context.Background(), op, data, to, netip.AddrPort{})
 		}
 	})
 	im.timers[t] = struct{}{}
@@ -211,7 +210,7 @@ func (im *impairer) release(s *Socket, h *heldDatagram) {
 	}
 	im.held = nil
 	im.mu.Unlock()
-	im.later(s, h.op, h.data, h.sa, 0)
+	im.later(s, h.op, h.data, h.to, 0)
 }
 
 // stop cancels every pending send; it runs when the impairment is replaced

@@ -97,14 +97,32 @@ func ParseAddr(host string, port int) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, uint16(port)), nil
 }
 
-// toSockaddr converts an address for a socket of kind k. An IPv4 address on
-// an IPv6 socket becomes v4-mapped (::ffff:a.b.c.d), as the kernel expects.
-func toSockaddr(k Kind, ap netip.AddrPort) (unix.Sockaddr, error) {
+// familyAddr is ap's address as a socket of kind k takes it: an IPv4
+// address on an IPv6 socket becomes v4-mapped (::ffff:a.b.c.d), as the
+// kernel expects, and an IPv6 address on an IPv4 socket is an error.
+func familyAddr(k Kind, ap netip.AddrPort) (netip.Addr, error) {
 	a := ap.Addr()
 	if k.IPv6() {
 		if a.Is4() {
 			a = netip.AddrFrom16(a.As16())
 		}
+		return a, nil
+	}
+	a = a.Unmap()
+	if !a.Is4() {
+		return netip.Addr{}, &Error{Code: "EAFNOSUPPORT", Msg: fmt.Sprintf("%s is an IPv6 address; use a tcp6 or udp6 socket", ap.Addr()), Errno: unix.EAFNOSUPPORT}
+	}
+	return a, nil
+}
+
+// toSockaddr is familyAddr in x/sys's form, for the calls off the hot
+// paths.
+func toSockaddr(k Kind, ap netip.AddrPort) (unix.Sockaddr, error) {
+	a, err := familyAddr(k, ap)
+	if err != nil {
+		return nil, err
+	}
+	if k.IPv6() {
 		sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
 		if z := a.Zone(); z != "" {
 			if id, err := zoneID(z); err == nil {
@@ -112,10 +130,6 @@ func toSockaddr(k Kind, ap netip.AddrPort) (unix.Sockaddr, error) {
 			}
 		}
 		return sa, nil
-	}
-	a = a.Unmap()
-	if !a.Is4() {
-		return nil, &Error{Code: "EAFNOSUPPORT", Msg: fmt.Sprintf("%s is an IPv6 address; use a tcp6 or udp6 socket", ap.Addr()), Errno: unix.EAFNOSUPPORT}
 	}
 	return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, nil
 }

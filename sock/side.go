@@ -2,6 +2,7 @@ package sock
 
 import (
 	"context"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -37,19 +38,29 @@ type side struct {
 	str       bool // opRead: copy what was read into text, else onto dst
 
 	// The built-in operations' arguments and results.
-	p    []byte // opRead: read into this (nil: a pooled buffer); opWrite: the bytes
-	max  int    // opRead: the pooled buffer's size
+	p    []byte // opRead, opRecv: read into this (nil: a pooled buffer); opWrite, opSend: the bytes
+	max  int    // opRead, opRecv: the pooled buffer's size
 	text string
 	dst  []byte
-	n    int   // opRead: bytes read; opWrite: written so far
+	n    int   // opRead, opRecv: bytes read; opWrite: written so far
 	err  error // the system call's failure
+
+	to   *sockaddr                               // opSend: the destination; nil: the connected peer
+	size int                                     // opRecv: the datagram's full size
+	from netip.AddrPort                          // opRecv: the sender
+	use  func([]byte, netip.AddrPort, int) error // opRecv: sees the pooled buffer's bytes
+	uerr error                                   // opRecv: use's failure
+	keep bool                                    // opRecv: copy the bytes for the trace into dst
 }
 
 // What a wait runs on each try.
 const (
-	opFunc  = iota // side.try
-	opRead         // side.tryRead
-	opWrite        // side.tryWrite
+	opFunc   = iota // side.try
+	opRead          // side.tryRead
+	opWrite         // side.tryWrite
+	opSend          // side.trySend
+	opRecv          // side.tryRecv
+	opAccept        // side.tryAccept
 )
 
 func (sd *side) init(s *Socket, write bool) {
@@ -86,6 +97,7 @@ func (sd *side) acquire(ctx context.Context, op string) error {
 	}
 	sd.ctx, sd.parker, sd.parked = ctx, parker, parker != nil
 	sd.n, sd.err, sd.op = 0, nil, opFunc
+	sd.size, sd.from = 0, netip.AddrPort{}
 	return nil
 }
 
@@ -96,6 +108,7 @@ func (sd *side) release() {
 	p := sd.parker
 	sd.ctx, sd.parker, sd.try = nil, nil, nil
 	sd.dst, sd.p, sd.text = nil, nil, ""
+	sd.to, sd.use, sd.uerr, sd.keep = nil, nil, nil, false
 	sd.lock.unlock()
 	if p != nil {
 		p.Unpark()
@@ -153,6 +166,12 @@ func (sd *side) stepOnce(fd uintptr) bool {
 		done = sd.tryRead(int(fd))
 	case opWrite:
 		done = sd.tryWrite(int(fd))
+	case opSend:
+		done = sd.trySend(int(fd))
+	case opRecv:
+		done = sd.tryRecv(int(fd))
+	case opAccept:
+		done = sd.tryAccept(int(fd))
 	default:
 		done = sd.try(int(fd))
 	}
@@ -168,6 +187,7 @@ func (sd *side) stepOnce(fd uintptr) bool {
 		sd.cancelled = true
 		return true
 	}
+	sd.s.waits.Add(1) // about to park (unless a cancel is found below)
 	if !sd.parked {
 		sd.parked = true
 		if sd.parker = parkerOf(ctx); sd.parker != nil {
@@ -205,15 +225,33 @@ func (sd *side) wake() {
 	sd.fired.Store(true)
 }
 
+// buffer is what a read's try reads into: sd.p, or when that is nil a
+// pooled buffer of sd.max bytes (returned as bp, for the caller to put
+// back once the bytes are copied out).
+func (sd *side) buffer() (p []byte, bp *[]byte) {
+	if sd.p != nil {
+		return sd.p, nil
+	}
+	bp = getReadBuf()
+	return (*bp)[:sd.max], bp
+}
+
+// copyOut copies what was read into a pooled buffer: into sd.text when
+// the caller wants a string, else onto sd.dst.
+func (sd *side) copyOut(b []byte) {
+	if sd.str {
+		sd.text = string(b)
+	} else {
+		sd.dst = append(sd.dst, b...)
+	}
+}
+
 // tryRead is read(2) into sd.p, or into a pooled buffer whose bytes are
 // copied out at once, so that a reader holds no buffer while it waits.
 func (sd *side) tryRead(fd int) bool {
-	p := sd.p
-	var bp *[]byte
-	if p == nil {
-		bp = getReadBuf()
+	p, bp := sd.buffer()
+	if bp != nil {
 		defer putReadBuf(bp)
-		p = (*bp)[:sd.max]
 	}
 	for {
 		n, errno := sysRead(fd, p)
@@ -228,11 +266,7 @@ func (sd *side) tryRead(fd int) bool {
 		}
 		sd.n = n
 		if n > 0 && bp != nil {
-			if sd.str {
-				sd.text = string(p[:n])
-			} else {
-				sd.dst = append(sd.dst, p[:n]...)
-			}
+			sd.copyOut(p[:n])
 		}
 		return true
 	}
@@ -255,6 +289,82 @@ func (sd *side) tryWrite(fd int) bool {
 		return true
 	}
 	return true
+}
+
+// tryAccept accepts one connection: its fd in sd.n, the peer in sd.from.
+func (sd *side) tryAccept(fd int) bool {
+	for {
+		nfd, peer, errno := sysAccept(fd)
+		switch errno {
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case 0:
+			sd.n, sd.from = nfd, peer
+		default:
+			sd.err = errno
+		}
+		return true
+	}
+}
+
+// trySend sends sd.p as one datagram to sd.to.
+func (sd *side) trySend(fd int) bool {
+	for {
+		switch errno := sysSend(fd, sd.p, sd.to); errno {
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		case 0:
+			sd.n = len(sd.p)
+		default:
+			sd.err = errno
+		}
+		return true
+	}
+}
+
+// tryRecv receives one datagram with recvmsg(2), into sd.p or into a
+// pooled buffer of sd.max bytes that is copied out (into sd.text when
+// sd.str, else onto sd.dst) or shown to sd.use before it goes back.
+func (sd *side) tryRecv(fd int) bool {
+	p, bp := sd.buffer()
+	if bp != nil {
+		defer putReadBuf(bp)
+	}
+	for {
+		size, flags, from, errno := sysRecvmsg(fd, p, truncFlag)
+		switch errno {
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		case 0:
+		default:
+			sd.err = errno
+			return true
+		}
+		n := min(size, len(p))
+		if flags&unix.MSG_TRUNC != 0 && size <= len(p) {
+			size = len(p) + 1 // the kernel said truncated but not by how much
+		}
+		if !from.IsValid() {
+			from, _ = sd.s.PeerAddr()
+		}
+		sd.n, sd.size, sd.from = n, size, from
+		switch {
+		case sd.use != nil:
+			sd.uerr = sd.use(p[:n], from, size)
+			if sd.keep {
+				sd.dst = append(sd.dst, p[:n]...)
+			}
+		case bp != nil:
+			sd.copyOut(p[:n])
+		}
+		return true
+	}
 }
 
 // sysRead and sysWrite are read(2) and write(2) returning the errno as a

@@ -40,6 +40,7 @@ type SocketInfo struct {
 	Impair      string
 	Retrans     uint32       // TCP segments the kernel sent again (tcpi_total_retrans)
 	Capture     *CaptureInfo // a packet socket's interface, filter and counters
+	Waits       uint64       // calls on it that had to wait in the poller (the rest completed at once)
 }
 
 // Snapshot lists every descriptor the process has open, ordered by fd, with

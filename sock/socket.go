@@ -29,11 +29,15 @@ type Socket struct {
 
 	closed    atomic.Bool
 	listening atomic.Bool
-	rd, wr    side         // one reader (or accepter), one writer at a time
-	timeout   atomic.Int64 // nanoseconds; 0 waits for ever
+	peerSet   atomic.Bool    // peer is known (a connected or accepted stream)
+	peer      netip.AddrPort // written once, before peerSet
+	dst       *sockaddr      // the destination of a sendto, under the write side's lock
+	rd, wr    side           // one reader (or accepter), one writer at a time
+	timeout   atomic.Int64   // nanoseconds; 0 waits for ever
 
 	bytesIn, bytesOut   atomic.Uint64
 	dgramsIn, dgramsOut atomic.Uint64
+	waits               atomic.Uint64 // operations that parked in the poller
 
 	impair   atomic.Pointer[impairer]
 	describe atomic.Pointer[describer] // a packet socket's CaptureInfo
@@ -124,7 +128,11 @@ func (s *Socket) Listen(backlog int) error {
 		s.listening.Store(true)
 	}
 	if !start.IsZero() {
-		s.emit(start, Event{Call: "listen", Args: []string{strconv.Itoa(backlog)}}, 0, err)
+		ev := Event{Call: "listen", Args: []string{strconv.Itoa(backlog)}}
+		if limit := DefaultBacklog(); err == nil && backlog > limit {
+			ev.Note = "the kernel caps the accept queue at net.core.somaxconn = " + strconv.Itoa(limit)
+		}
+		s.emit(start, ev, 0, err)
 	}
 	return err
 }
@@ -133,23 +141,18 @@ func (s *Socket) Listen(backlog int) error {
 // the peer's address. The new socket belongs to ctx's owner.
 func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 	start := s.table.traceStart()
+	sd := &s.rd
+	err := sd.acquire(ctx, "accept")
 	var nfd int
-	var sa unix.Sockaddr
-	var aerr error
-	err := s.wait(ctx, "accept", false, func(fd int) bool {
-		for {
-			nfd, sa, aerr = sysAccept(fd)
-			switch aerr {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR, unix.ECONNABORTED:
-				continue
-			}
-			return true
+	var peer netip.AddrPort
+	if err == nil {
+		sd.op = opAccept
+		err = sd.run("accept")
+		nfd, peer = sd.n, sd.from
+		if err == nil && sd.err != nil {
+			err = wrap("accept", sd.err)
 		}
-	})
-	if err == nil && aerr != nil {
-		err = wrap("accept", aerr)
+		sd.release()
 	}
 	if err != nil {
 		s.emit(start, Event{Call: "accept"}, -1, err)
@@ -164,7 +167,7 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 		unix.Close(nfd)
 		return nil, netip.AddrPort{}, err
 	}
-	peer := fromSockaddr(sa)
+	c.setPeer(peer)
 	if !start.IsZero() {
 		s.emit(start, Event{Call: "accept", Args: []string{peer.String()}}, nfd, nil)
 	}
@@ -184,15 +187,14 @@ func (s *Socket) Connect(ctx context.Context, addr netip.AddrPort) error {
 }
 
 func (s *Socket) connect(ctx context.Context, addr netip.AddrPort) error {
-	sa, err := toSockaddr(s.Kind, addr)
+	sa, err := makeSockaddr(s.Kind, addr)
 	if err != nil {
 		return wrap("connect", err)
 	}
-	var cerr error
+	var cerr unix.Errno
 	err = s.control("connect", func(fd int) error {
 		for {
-			cerr = unix.Connect(fd, sa)
-			if cerr != unix.EINTR {
+			if cerr = sysConnect(fd, &sa); cerr != unix.EINTR {
 				return nil
 			}
 		}
@@ -201,50 +203,50 @@ func (s *Socket) connect(ctx context.Context, addr netip.AddrPort) error {
 		return err
 	}
 	switch cerr {
-	case nil:
+	case 0:
+		s.connected(addr)
 		return nil
 	case unix.EINPROGRESS, unix.EALREADY:
 	default:
 		return wrap("connect", cerr)
 	}
+	// The handshake is under way. connect(2) called again says how it
+	// went: EALREADY while it goes on, 0 once done, or why it failed. It
+	// is also what the kernel needs to see: until then it counts the
+	// socket as still connecting, and a second Connect would succeed (to
+	// any address) instead of saying EISCONN. On loopback the handshake
+	// is usually over by the first try, which costs no wait.
 	err = s.wait(ctx, "connect", true, func(fd int) bool {
-		v, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if gerr != nil {
-			cerr = gerr
-			return true
-		}
-		switch e := syscall.Errno(v); e {
-		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+		switch cerr = sysConnect(fd, &sa); cerr {
+		case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
 			return false
-		case 0:
-			// Writable with no error can be a spurious wake-up: only a peer
-			// name proves the handshake finished.
-			if _, perr := unix.Getpeername(fd); perr == nil {
-				cerr = nil
-				return true
-			}
-			return false
-		default:
-			cerr = e
-			return true
+		case unix.EISCONN:
+			cerr = 0
 		}
+		return true
 	})
 	if err != nil {
 		return err
 	}
-	if cerr == nil {
-		// The kernel counts a socket whose connect(2) said EINPROGRESS as
-		// still connecting until connect(2) is called again; until then a
-		// second Connect would succeed (to any address) instead of EISCONN.
-		var again error
-		if err := s.control("connect", func(fd int) error { again = unix.Connect(fd, sa); return nil }); err != nil {
-			return err
-		}
-		if again != nil && again != unix.EISCONN {
-			cerr = again
-		}
+	if cerr != 0 {
+		return wrap("connect", cerr)
 	}
-	return wrap("connect", cerr)
+	s.connected(addr)
+	return nil
+}
+
+// connected records the peer of a stream that connect made.
+func (s *Socket) connected(addr netip.AddrPort) {
+	if s.Kind.Stream() {
+		s.setPeer(addr)
+	}
+}
+
+// setPeer remembers a stream's peer, known once it is connected or
+// accepted, so that Close need not ask the kernel for it.
+func (s *Socket) setPeer(addr netip.AddrPort) {
+	s.peer = addr
+	s.peerSet.Store(true)
 }
 
 // Read reads whatever has arrived, up to len(p) bytes, waiting until at
@@ -319,21 +321,23 @@ func (s *Socket) readCopy(ctx context.Context, max int, str bool, dst []byte) (s
 }
 
 // copyDatagram is readCopy on a datagram socket: one datagram, and EMSGSIZE
-// after the bytes that fit when it was truncated. (Apart, so that its
-// closure does not move readCopy's variables to the heap.)
+// after the bytes that fit when it was truncated.
 func (s *Socket) copyDatagram(ctx context.Context, max int, str bool, dst []byte) (string, []byte, error) {
 	var text string
-	_, err := s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, size int) error {
-		if str {
-			text = string(p)
-		} else {
-			dst = append(dst, p...)
-		}
-		if size > len(p) {
-			return truncated("read", size, len(p))
-		}
-		return nil
-	})
+	var n, size int
+	var err error
+	if str {
+		text, _, size, err = s.RecvFromString(ctx, "read", max)
+		n = len(text)
+	} else {
+		n, err = s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, sz int) error {
+			dst, size = append(dst, p...), sz
+			return nil
+		})
+	}
+	if err == nil && size > n {
+		err = truncated("read", size, n)
+	}
 	return text, dst, err
 }
 
@@ -382,6 +386,24 @@ func (s *Socket) RecvFromInto(ctx context.Context, max int, use func(p []byte, f
 	return err
 }
 
+// RecvFromString is RecvFrom for callers that want the datagram as a
+// string, at most max bytes of it; see ReadString. op names the call in
+// the trace ("recvfrom"). It returns the bytes, the sender and the
+// datagram's real size, more than len(text) when it was truncated.
+func (s *Socket) RecvFromString(ctx context.Context, op string, max int) (text string, from netip.AddrPort, size int, err error) {
+	if max < 0 {
+		max = 0
+	}
+	if max > maxReadChunk || s.Kind.Stream() {
+		var n int
+		p := make([]byte, max)
+		n, from, size, err = s.recv2(ctx, op, p)
+		return string(p[:n]), from, size, err
+	}
+	_, text, from, size, err = s.recvDatagram(ctx, op, nil, max, true, nil)
+	return text, from, size, err
+}
+
 func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]byte, netip.AddrPort, int) error) (int, error) {
 	if max < 0 {
 		max = 0 // a negative size would slice the pooled buffer out of range
@@ -395,7 +417,7 @@ func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]by
 		}
 		return n, use(p[:n], from, size)
 	}
-	n, _, _, err := s.recvDatagram(ctx, op, nil, max, use)
+	n, _, _, _, err := s.recvDatagram(ctx, op, nil, max, false, use)
 	return n, err
 }
 
@@ -420,7 +442,7 @@ func truncated(op string, size, n int) error {
 func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
 	start := s.table.traceStart()
 	if !s.Kind.Stream() {
-		n, err := s.sendDatagram(ctx, "write", p, nil)
+		n, err := s.sendDatagram(ctx, "write", p, netip.AddrPort{})
 		if !start.IsZero() {
 			s.emitData(start, Event{Call: "write", Args: []string{strconv.Itoa(len(p))}}, n, err, p)
 		}
@@ -452,14 +474,14 @@ func (s *Socket) Write(ctx context.Context, p []byte) (int, error) {
 // SendTo sends p as one datagram to addr.
 func (s *Socket) SendTo(ctx context.Context, p []byte, addr netip.AddrPort) (int, error) {
 	start := s.table.traceStart()
-	sa, err := toSockaddr(s.Kind, addr)
 	var n int
-	if err != nil {
-		err = wrap("sendto", err)
+	var err error
+	if _, ferr := familyAddr(s.Kind, addr); ferr != nil {
+		err = wrap("sendto", ferr)
 	} else if s.Kind.Stream() {
 		n, err = s.Write(ctx, p)
 	} else {
-		n, err = s.sendDatagram(ctx, "sendto", p, sa)
+		n, err = s.sendDatagram(ctx, "sendto", p, addr)
 	}
 	if !start.IsZero() {
 		s.emitData(start, Event{Call: "sendto", Args: []string{strconv.Itoa(len(p)), addr.String()}}, n, err, p)
@@ -467,35 +489,49 @@ func (s *Socket) SendTo(ctx context.Context, p []byte, addr netip.AddrPort) (int
 	return n, err
 }
 
-// sendDatagram sends one datagram, through the impairment when one is set.
-func (s *Socket) sendDatagram(ctx context.Context, op string, p []byte, sa unix.Sockaddr) (int, error) {
+// sendDatagram sends one datagram to addr (the connected peer when addr is
+// not valid), through the impairment when one is set.
+func (s *Socket) sendDatagram(ctx context.Context, op string, p []byte, addr netip.AddrPort) (int, error) {
 	if im := s.impair.Load(); im != nil {
-		return im.send(ctx, s, op, p, sa)
+		var to *sockaddr
+		if addr.IsValid() {
+			sa, err := makeSockaddr(s.Kind, addr)
+			if err != nil {
+				return 0, wrap(op, err)
+			}
+			to = &sa // kept while the impairment holds the datagram
+		}
+		return im.send(ctx, s, op, p, to)
 	}
-	return s.rawSend(ctx, op, p, sa)
+	return s.rawSend(ctx, op, p, nil, addr)
 }
 
-func (s *Socket) rawSend(ctx context.Context, op string, p []byte, sa unix.Sockaddr) (int, error) {
-	var serr error
-	err := s.wait(ctx, op, true, func(fd int) bool {
-		for {
-			if sa == nil {
-				_, serr = unix.Write(fd, p)
-			} else {
-				serr = unix.Sendto(fd, p, 0, sa)
-			}
-			switch serr {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			}
-			return true
-		}
-	})
-	if err == nil && serr != nil {
-		err = wrap(op, serr)
+// rawSend sends one datagram: to to when it is set (the impairment's
+// own copy), else to addr when it is valid, else to the connected peer.
+// addr is laid out in the socket's own buffer under the write side's
+// lock, so a sendto allocates nothing.
+func (s *Socket) rawSend(ctx context.Context, op string, p []byte, to *sockaddr, addr netip.AddrPort) (int, error) {
+	sd := &s.wr
+	if err := sd.acquire(ctx, op); err != nil {
+		return 0, err
 	}
+	if to == nil && addr.IsValid() {
+		if s.dst == nil {
+			s.dst = new(sockaddr)
+		}
+		sa, err := makeSockaddr(s.Kind, addr)
+		if err != nil {
+			sd.release()
+			return 0, wrap(op, err)
+		}
+		*s.dst, to = sa, s.dst
+	}
+	sd.op, sd.p, sd.to = opSend, p, to
+	err := sd.run(op)
+	if err == nil && sd.err != nil {
+		err = wrap(op, sd.err)
+	}
+	sd.release()
 	if err != nil {
 		return 0, err
 	}
@@ -522,80 +558,56 @@ func (s *Socket) RecvFrom(ctx context.Context, p []byte) (n int, from netip.Addr
 }
 
 func (s *Socket) recv(ctx context.Context, op string, p []byte) (n int, from netip.AddrPort, size int, err error) {
-	return s.recvDatagram(ctx, op, p, len(p), nil)
+	n, _, from, size, err = s.recvDatagram(ctx, op, p, len(p), false, nil)
+	return n, from, size, err
 }
 
 // recvDatagram receives one datagram with recvmsg(2): into p, or when p is
-// nil into a pooled buffer of max bytes (at most 64 KiB) that use sees
-// before it goes back. It returns how many bytes were stored, the sender,
-// the datagram's real size (more than n when it was truncated), and the
-// failure of the call, else use's error.
-func (s *Socket) recvDatagram(ctx context.Context, op string, p []byte, max int, use func([]byte, netip.AddrPort, int) error) (n int, from netip.AddrPort, size int, err error) {
+// nil into a pooled buffer of max bytes (at most 64 KiB) that is copied
+// into a string (str) or shown to use before it goes back. It returns how
+// many bytes were stored, the string, the sender, the datagram's real size
+// (more than n when it was truncated), and the failure of the call, else
+// use's error.
+func (s *Socket) recvDatagram(ctx context.Context, op string, p []byte, max int, str bool, use func([]byte, netip.AddrPort, int) error) (n int, text string, from netip.AddrPort, size int, err error) {
 	start := s.table.traceStart()
-	// What the try fills in, in one variable: each variable the closure
-	// sets would be an allocation of its own.
-	var r struct {
-		n, size    int
-		from       netip.AddrPort
-		rerr, uerr error
-		traced     []byte
-	}
-	err = s.wait(ctx, op, false, func(fd int) bool {
-		buf := p
-		if buf == nil {
-			bp := getReadBuf()
-			defer putReadBuf(bp)
-			buf = (*bp)[:max]
+	sd := &s.rd
+	var traced []byte
+	if err = sd.acquire(ctx, op); err == nil {
+		sd.op, sd.p, sd.max, sd.str, sd.use = opRecv, p, max, str, use
+		sd.keep = use != nil && !start.IsZero() // the bytes, for the trace
+		err = sd.run(op)
+		if err == nil && sd.err != nil {
+			err = wrap(op, sd.err)
 		}
-		for {
-			size, _, flags, sa, rerr := unix.Recvmsg(fd, buf, nil, truncFlag)
-			switch rerr {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			}
-			if r.rerr = rerr; rerr != nil {
-				return true
-			}
-			r.n = min(size, max)
-			if flags&unix.MSG_TRUNC != 0 && size <= max {
-				size = max + 1 // the kernel said truncated but not by how much
-			}
-			r.size = size
-			if sa != nil {
-				r.from = fromSockaddr(sa)
-			} else {
-				r.from, _ = s.PeerAddr()
-			}
-			if use != nil {
-				r.uerr = use(buf[:r.n], r.from, size)
-			}
-			if !start.IsZero() {
-				r.traced = append([]byte(nil), buf[:r.n]...)
-			}
-			return true
+		n, text, from, size, traced = sd.n, sd.text, sd.from, sd.size, sd.dst
+		uerr := sd.uerr
+		sd.release()
+		if err == nil {
+			s.bytesIn.Add(uint64(n))
+			s.dgramsIn.Add(1)
+			err = uerr
 		}
-	})
-	if err == nil && r.rerr != nil {
-		err = wrap(op, r.rerr)
 	}
-	if err != nil {
-		if !start.IsZero() {
-			s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
-		}
-		return 0, netip.AddrPort{}, 0, err
+	if start.IsZero() {
+		return n, text, from, size, err
 	}
-	s.bytesIn.Add(uint64(r.n))
-	s.dgramsIn.Add(1)
-	if !start.IsZero() {
-		ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: r.from}
-		if r.size > r.n {
-			ev.Note = "truncated: datagram of " + strconv.Itoa(r.size) + " bytes"
-		}
-		s.emitData(start, ev, r.n, nil, r.traced)
+	if err != nil && !from.IsValid() {
+		s.emitData(start, Event{Call: op, Args: []string{strconv.Itoa(max)}}, -1, err, nil)
+		return 0, "", netip.AddrPort{}, 0, err
 	}
-	return r.n, r.from, r.size, r.uerr
+	switch {
+	case use != nil:
+	case p != nil:
+		traced = append([]byte(nil), p[:n]...)
+	default:
+		traced = []byte(text)
+	}
+	ev := Event{Call: op, Args: []string{strconv.Itoa(max)}, Peer: from}
+	if size > n {
+		ev.Note = "truncated: datagram of " + strconv.Itoa(size) + " bytes"
+	}
+	s.emitData(start, ev, n, nil, traced)
+	return n, text, from, size, err
 }
 
 // Shutdown closes one or both directions: "r", "w" or "rw".
@@ -632,7 +644,10 @@ func (s *Socket) Close() error {
 		return err
 	}
 	local, _ := s.LocalAddr()
-	peer, _ := s.PeerAddr()
+	peer := s.peer
+	if !s.peerSet.Load() {
+		peer, _ = s.PeerAddr()
+	}
 	s.table.forget(s, local, peer)
 	if im := s.impair.Swap(nil); im != nil {
 		im.stop(s)
@@ -645,27 +660,32 @@ func (s *Socket) Close() error {
 }
 
 // LocalAddr is getsockname(2).
-func (s *Socket) LocalAddr() (netip.AddrPort, error) { return s.addr("getsockname", unix.Getsockname) }
+func (s *Socket) LocalAddr() (netip.AddrPort, error) { return s.addr("getsockname", false) }
 
 // PeerAddr is getpeername(2); ENOTCONN when s is not connected.
-func (s *Socket) PeerAddr() (netip.AddrPort, error) { return s.addr("getpeername", unix.Getpeername) }
+func (s *Socket) PeerAddr() (netip.AddrPort, error) { return s.addr("getpeername", true) }
 
-func (s *Socket) addr(op string, get func(int) (unix.Sockaddr, error)) (netip.AddrPort, error) {
-	var sa unix.Sockaddr
-	var gerr error
-	if err := s.rc.Control(func(fd uintptr) { sa, gerr = get(int(fd)) }); err != nil {
+func (s *Socket) addr(op string, peer bool) (netip.AddrPort, error) {
+	var ap netip.AddrPort
+	var errno unix.Errno
+	if err := s.rc.Control(func(fd uintptr) { ap, errno = sysSockname(int(fd), peer) }); err != nil {
 		return netip.AddrPort{}, withOp(op, ErrClosed)
 	}
-	if gerr != nil {
-		return netip.AddrPort{}, wrap(op, gerr)
+	if errno != 0 {
+		return netip.AddrPort{}, wrap(op, errno)
 	}
-	return fromSockaddr(sa), nil
+	return ap, nil
 }
 
 // Counters returns the bytes and datagrams that went through sockplay.
 func (s *Socket) Counters() (bytesIn, bytesOut, dgramsIn, dgramsOut uint64) {
 	return s.bytesIn.Load(), s.bytesOut.Load(), s.dgramsIn.Load(), s.dgramsOut.Load()
 }
+
+// Waits counts the operations on s that had to wait in the poller: a
+// call the kernel could complete at once (data already queued, room in
+// the send buffer, a connection in the accept queue) does not count.
+func (s *Socket) Waits() uint64 { return s.waits.Load() }
 
 // Listening reports whether Listen succeeded on s.
 func (s *Socket) Listening() bool { return s.listening.Load() }
