@@ -47,7 +47,7 @@ func (h *Host) adoptCoroutines() {
 	}
 	adopt := func(L *glua.LState, th *glua.LState) {
 		if vc, ok := L.Context().(*vmContext); ok && th != nil {
-			th.SetContext(&vmContext{taskContext: vc.taskContext, coroutine: true})
+			th.SetContext(&vmContext{taskContext: vc.taskContext, self: th, budget: turnBudget, coroutine: true})
 		}
 	}
 	wrapG := func(name string, thread func(L *glua.LState) *glua.LState) {

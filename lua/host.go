@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	glua "github.com/yuin/gopher-lua"
@@ -62,8 +61,7 @@ type Host struct {
 
 	resolver *dns.Resolver
 
-	gil     sync.Mutex   // the interpreter lock
-	waiters atomic.Int32 // goroutines waiting for the lock
+	gil interpLock // the interpreter lock
 
 	ctx    context.Context // cancelled when the host closes
 	cancel context.CancelFunc
@@ -74,6 +72,7 @@ type Host struct {
 	stdinReader *bufio.Reader
 	modDocs     map[string]string
 	bufs        map[int]*readBuffer // bytes read past a line or delimiter, per fd
+	peers       peerCache           // recent datagram peers as Lua values
 	tracer      *traceSink
 	exitCode    atomic.Int32
 	exiting     atomic.Bool
@@ -134,8 +133,8 @@ func New(opts Options) *Host {
 	// more) and grows by 64 as it needs to: at 10,000 connections, one
 	// task each, this alone saves 15 MiB.
 	h.L.Options.RegistrySize = taskRegistrySize
-	h.gil.Lock() // the host is built under the lock like any Lua code
-	defer h.gil.Unlock()
+	h.gil.lock() // the host is built under the lock like any Lua code
+	defer h.gil.unlock()
 	h.installBase()
 	for _, m := range allModules() {
 		m.open(h)
@@ -179,15 +178,13 @@ func (h *Host) Stderr() *Console { return h.errw }
 
 // lock takes the interpreter lock for the Lua state L after a wait.
 func (h *Host) lock(L *glua.LState) {
-	h.waiters.Add(1)
-	h.gil.Lock()
-	h.waiters.Add(-1)
+	h.gil.lock()
 	if L != nil {
 		L.G.CurrentThread = L // coroutine.running() is per task
 	}
 }
 
-func (h *Host) unlock() { h.gil.Unlock() }
+func (h *Host) unlock() { h.gil.unlock() }
 
 // blocking runs fn with the interpreter lock released, under the calling
 // task's context, and marks the task as waiting on what.
@@ -218,17 +215,21 @@ func waitOn(op string, fd int) waitDesc { return waitDesc{op: op, fd: fd} }
 // waitFor describes a wait on something else.
 func waitFor(op, detail string) waitDesc { return waitDesc{op: op, fd: -1, detail: detail} }
 
-// yieldLock lets waiting goroutines take the lock. Called between VM
-// instructions, where the state is consistent.
-func (h *Host) yieldLock() {
-	h.gil.Unlock()
-	h.gil.Lock()
-}
-
 // vmContext is the context a task's VM checks before every instruction.
-// Besides cancellation it counts instructions, and every few thousand, when
-// other tasks wait for the lock, hands the lock over: cooperative
-// scheduling for code that blocks, fair sharing for code that never does.
+// Besides cancellation it keeps the task's turn: a budget of work, spent
+// by VM instructions and by socket calls that complete without waiting;
+// when it runs out and other tasks wait for the lock, the lock goes to
+// the first of them (see interpLock) and this task waits its turn behind
+// the others. Cooperative scheduling for code that blocks, fair sharing
+// for code that never does.
+//
+// The bound: a task whose wait is over gets the lock after each task
+// ahead of it in the queue has had at most one turn, a turn being
+// turnBudget VM instructions, where a socket call that did not wait
+// counts as sockCallCost of them (it costs about as much time). On this
+// kind of machine a turn is about 0.1 ms of Lua. A Go function that runs
+// long without returning to the VM (a huge string.rep) cannot be cut
+// short: the turn ends after it.
 //
 // The VM selects on Done() before every instruction. Selecting on an open
 // channel costs the runtime about 40 machine instructions, on a nil one
@@ -237,9 +238,15 @@ func (h *Host) yieldLock() {
 // the same task context (see adoptCoroutines).
 type vmContext struct {
 	*taskContext
-	n         uint32
-	coroutine bool // a coroutine's thread, not the task's own
+	self      *glua.LState // the thread this context is set on
+	budget    int32        // what is left of the turn
+	coroutine bool         // a coroutine's thread, not the task's own
 }
+
+const (
+	turnBudget   = 4096
+	sockCallCost = 64
+)
 
 // sockWait runs a socket call holding the interpreter lock; the call lets
 // go of it only if it has to wait. A coroutine's thread takes the plain
@@ -252,17 +259,29 @@ func (h *Host) sockWait(L *glua.LState, what waitDesc, fn func(ctx context.Conte
 	}
 	vc.L, vc.what = L, what
 	fn(parkingContext{vc.taskContext})
+	vc.budget -= sockCallCost // (a call that waited began a new turn)
 }
 
 func (c *vmContext) Done() <-chan struct{} {
-	c.n++
-	if c.n&4095 == 0 && c.h.waiters.Load() > 0 {
-		c.h.yieldLock()
+	c.budget--
+	if c.budget < 0 {
+		c.endTurn()
 	}
 	if c.ended.Load() {
 		return c.done
 	}
 	return nil
+}
+
+// endTurn starts the task's next turn, handing the lock to the first
+// waiter if there is one. Called between VM instructions, where the
+// state is consistent.
+func (c *vmContext) endTurn() {
+	c.budget = turnBudget
+	if c.h.gil.contended() {
+		c.h.gil.yield()
+		c.self.G.CurrentThread = c.self
+	}
 }
 
 // Err words a cancellation the way a user reads it.

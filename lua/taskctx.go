@@ -165,6 +165,7 @@ func (c *taskContext) Park() {
 
 func (c *taskContext) Unpark() {
 	c.h.lock(c.L)
+	c.t.vm.budget = turnBudget // a new turn
 	c.t.setWaiting(waitDesc{})
 }
 

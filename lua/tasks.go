@@ -238,7 +238,7 @@ func (h *Host) newTask(parent context.Context, name string) *Task {
 		// Close has begun; its killAll may have missed this task.
 		t.ctx.cancel(errInterrupted)
 	}
-	t.vm.taskContext = &t.ctx
+	t.vm.taskContext, t.vm.self, t.vm.budget = &t.ctx, th, turnBudget
 	th.SetContext(&t.vm)
 	h.tasks.all.Add(1)
 	return t
