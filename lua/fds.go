@@ -117,6 +117,9 @@ func socketInfoTable(L *glua.LState, fd int, s *sock.SocketInfo) *glua.LTable {
 	t.RawSetString("owner", glua.LString(s.Owner))
 	t.RawSetString("age", glua.LNumber(s.Age.Seconds()))
 	t.RawSetString("ours", glua.LBool(s.Ours))
+	if s.Ours {
+		t.RawSetString("waits", glua.LNumber(s.Waits))
+	}
 	if s.Kind.Stream() {
 		t.RawSetString("retrans", glua.LNumber(s.Retrans))
 	}

@@ -48,7 +48,7 @@ func openSock(h *Host) {
 		{"tcp6", h.objCtor(sock.TCP6), "sock.tcp6() -> socket  -- a new TCP/IPv6 socket object"},
 		{"udp6", h.objCtor(sock.UDP6), "sock.udp6() -> socket  -- a new UDP/IPv6 socket object"},
 		{"wrap", h.sockWrap, "sock.wrap(fd) -> socket  -- the object form of an fd"},
-		{"listen_tcp", h.sockListenTCP, "sock.listen_tcp(host, port [, backlog]) -> socket | nil, msg, code  -- socket, reuseaddr, bind and listen in one call"},
+		{"listen_tcp", h.sockListenTCP, "sock.listen_tcp(host, port [, backlog]) -> socket | nil, msg, code  -- socket, reuseaddr, bind and listen in one call (backlog as in sock.listen)"},
 		{"dial_tcp", h.sockDialTCP, "sock.dial_tcp(host, port [, timeout]) -> socket | nil, msg, code  -- resolve, socket and connect in one call"},
 		{"bind_udp", h.sockBindUDP, "sock.bind_udp(host, port) -> socket | nil, msg, code  -- a UDP socket bound to host:port"},
 		{"options", h.sockOptions, "sock.options() -> {name = description}  -- the socket options setopt and getopt know"},
@@ -92,7 +92,7 @@ func (h *Host) sockFuncs() []fn {
 	return []fn{
 		{"open", h.sockOpen, "sock.open(kind) -> fd | nil, msg, code  -- socket(2): kind is \"tcp\", \"udp\", \"tcp6\" or \"udp6\"; the fd is the kernel's"},
 		{"bind", h.sockBind, "sock.bind(fd, host, port) -> true | nil, msg, code  -- give the socket a local address (port 0: any free port)"},
-		{"listen", h.sockListen, "sock.listen(fd [, backlog]) -> true | nil, msg, code  -- make a TCP socket accept connections; backlog bounds the accept queue (default 128)"},
+		{"listen", h.sockListen, "sock.listen(fd [, backlog]) -> true | nil, msg, code  -- make a TCP socket accept connections; backlog bounds the accept queue (default: the kernel's limit, net.core.somaxconn)"},
 		{"accept", h.sockAccept, "sock.accept(fd) -> cfd, host, port | nil, msg, code  -- wait for a connection; returns the new fd and the peer"},
 		{"connect", h.sockConnect, "sock.connect(fd, host, port) -> true | nil, msg, code  -- connect (TCP: the handshake); a name is resolved and each address tried"},
 		{"read", h.sockRead, "sock.read(fd [, n | \"l\" | \"L\" | \"a\"]) -> data | nil, msg, code  -- n: whatever has arrived, 1..n bytes (read(2)); \"l\"/\"L\": a line without/with its newline; \"a\": all until end of stream"},
@@ -112,7 +112,7 @@ func (h *Host) sockFuncs() []fn {
 		{"settimeout", h.sockSettimeout, "sock.settimeout(fd, seconds | nil) -> true  -- bound every later blocking call on fd; nil waits for ever"},
 		{"poll", h.sockPoll, "sock.poll(fds, events [, timeout]) -> readable, writable  -- which fds are ready; events \"r\", \"w\" or \"rw\"; no 1024-fd limit"},
 		{"impair", h.sockImpair, "sock.impair(fd, {loss=, duplicate=, reorder=, delay=, jitter=, seed=} | nil) -> true  -- drop, duplicate, reorder and delay this UDP socket's outgoing datagrams"},
-		{"info", h.sockInfo, "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, ..., impair, impair_stats} | nil, msg, code  -- the kernel's view of one socket; impair_stats = {sent, dropped, duplicated, reordered, delayed} while impaired"},
+		{"info", h.sockInfo, "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, waits, ..., impair, impair_stats} | nil, msg, code  -- the kernel's view of one socket; waits counts the calls that had to wait (the others completed at once); impair_stats = {sent, dropped, duplicated, reordered, delayed} while impaired"},
 	}
 }
 
@@ -276,7 +276,7 @@ func (h *Host) sockBind(L *glua.LState) int {
 
 func (h *Host) sockListen(L *glua.LState) int {
 	s, err := h.checkSock(L, 1)
-	backlog := L.OptInt(2, 128)
+	backlog := L.OptInt(2, sock.DefaultBacklog())
 	if backlog < 0 {
 		L.ArgError(2, fmt.Sprintf("backlog %d is negative", backlog))
 	}
@@ -633,36 +633,35 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	addrs, err := h.resolve(L, s.Kind, host, port)
-	if err != nil {
-		h.checkCancelled(L, err)
-		return pushFail(L, err)
+	to, ok := h.peers.lookup(host, port)
+	if !ok {
+		addrs, err := h.resolve(L, s.Kind, host, port)
+		if err != nil {
+			h.checkCancelled(L, err)
+			return pushFail(L, err)
+		}
+		to = addrs[0]
+		h.peers.add(host, to)
 	}
 	var n int
-	p := []byte(data)
 	h.sockWait(L, waitOn("sendto", s.FD), func(ctx context.Context) {
-		n, err = s.SendTo(ctx, p, addrs[0])
+		n, err = s.SendTo(ctx, bytesOf(data), to)
 	})
 	h.checkCancelled(L, err)
 	if err != nil {
 		return pushFail(L, err)
 	}
-	L.Push(glua.LNumber(n))
+	L.Push(count(n))
 	return 1
 }
 
 // recvDatagram receives one datagram of at most max bytes.
-func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data []byte, from netip.AddrPort, size int, err error) {
+func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data string, from netip.AddrPort, size int, err error) {
 	h.sockWait(L, waitOn("recvfrom", s.FD), func(ctx context.Context) {
-		err = s.RecvFromInto(ctx, max, func(p []byte, f netip.AddrPort, sz int) {
-			data, from, size = append([]byte{}, p...), f, sz
-		})
+		data, from, size, err = s.RecvFromString(ctx, "recvfrom", max)
 	})
 	h.checkCancelled(L, err)
-	if err != nil {
-		return nil, from, 0, err
-	}
-	return data, from, size, nil
+	return data, from, size, err
 }
 
 func (h *Host) sockRecvFrom(L *glua.LState) int {
@@ -678,9 +677,10 @@ func (h *Host) sockRecvFrom(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
+	host, port := h.peers.values(from)
 	L.Push(glua.LString(data))
-	L.Push(glua.LString(from.Addr().String()))
-	L.Push(glua.LNumber(from.Port()))
+	L.Push(host)
+	L.Push(port)
 	if size > len(data) {
 		L.Push(glua.LNumber(size))
 		return 4
@@ -1003,7 +1003,7 @@ func (h *Host) sockPoll(L *glua.LState) int {
 func (h *Host) sockListenTCP(L *glua.LState) int {
 	host := L.CheckString(1)
 	port := checkPort(L, 2)
-	backlog := L.OptInt(3, 128)
+	backlog := L.OptInt(3, sock.DefaultBacklog())
 	if backlog < 0 {
 		L.ArgError(3, "backlog must not be negative")
 	}

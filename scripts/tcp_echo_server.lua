@@ -30,7 +30,9 @@ if not ok then
   io.stderr:write(string.format("tcp_echo_server: cannot bind %s:%d: %s (%s)\n", opt.host, opt.port, msg, code))
   os.exit(1)
 end
-assert(sock.listen(fd, 128))
+-- No backlog: the kernel's limit (net.core.somaxconn), so that a burst of
+-- clients waits in the accept queue instead of having its SYNs dropped.
+assert(sock.listen(fd))
 local host, port = sock.getsockname(fd)
 if host:find(":") then host = "[" .. host .. "]" end
 print(string.format("listening on %s:%d", host, port))

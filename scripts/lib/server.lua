@@ -12,11 +12,11 @@
 local server = {}
 
 -- listen(script, host, port) -> listener, host, port: listens on host:port
--- (backlog 1024) and prints "listening on HOST:PORT" with the address the
+-- (the kernel's largest backlog) and prints "listening on HOST:PORT" with the address the
 -- kernel gave (the port it chose for port 0). When it cannot, it says why
 -- on stderr, as "script: cannot listen on ...", and exits with status 1.
 function server.listen(script, host, port)
-  local listener, msg, code = sock.listen_tcp(host, port, 1024)
+  local listener, msg, code = sock.listen_tcp(host, port)
   if not listener then
     io.stderr:write(string.format("%s: cannot listen on %s:%d: %s (%s)\n", script, host, port, msg, code))
     os.exit(1)
