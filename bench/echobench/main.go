@@ -1,12 +1,18 @@
-// Command echobench measures sockplay's Lua TCP echo server against a native
-// Go goroutine-per-connection echo server, in the same run, on loopback:
+// Command echobench measures sockplay's Lua echo servers against the echo
+// servers of native Go, Node and Python's asyncio, in the same run, on
+// loopback:
 //
-//	go run ./bench/echobench -sockplay /tmp/sockplay            round trips per second
-//	go run ./bench/echobench -sockplay /tmp/sockplay -mem 10000 resident memory per connection
+//	go run ./bench/echobench -sockplay /tmp/sockplay                     TCP, 50 connections
+//	go run ./bench/echobench -sockplay /tmp/sockplay -proto udp -c 1     UDP, one client
+//	go run ./bench/echobench -sockplay /tmp/sockplay -servers go,sockplay,node,python
+//	go run ./bench/echobench -sockplay /tmp/sockplay -mem 10000          memory per held connection
+//	go run ./bench/echobench -sockplay /tmp/sockplay -burst 10000        10,000 connections opened at once
 //
-// Each server runs as its own process pinned to CPU 0 (taskset) and the load
-// generator to CPU 1, so the two servers get the same core. Every run is
-// bounded by -d and every connection has a deadline.
+// Each server runs as its own process pinned to CPU 0 (taskset) with
+// GOMAXPROCS=1 and the load generator on CPU 1, so every server gets the
+// same core. Servers take turns, round after round, so a change in the
+// machine's load touches them alike. Every run is bounded by -d and every
+// connection has a deadline.
 package main
 
 import (
@@ -14,75 +20,52 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 var (
-	sockplay = flag.String("sockplay", "", "path to the sockplay binary (required)")
-	conns    = flag.Int("c", 50, "concurrent connections")
-	size     = flag.Int("size", 64, "message size in bytes")
-	duration = flag.Duration("d", 5*time.Second, "measuring time per server")
-	rounds   = flag.Int("rounds", 3, "alternating rounds per server (the best is kept)")
-	memConns = flag.Int("mem", 0, "instead of speed: hold this many idle connections and report memory per connection")
-	serveGo  = flag.Bool("serve-go", false, "internal: run the native Go echo server")
-	noPin    = flag.Bool("nopin", false, "do not pin with taskset")
+	sockplay  = flag.String("sockplay", "", "path to the sockplay binary (required)")
+	spArgs    = flag.String("sockplay-args", "", "extra arguments for the sockplay server, before the script (e.g. \"--pcap /tmp/x.pcap\")")
+	proto     = flag.String("proto", "tcp", "tcp or udp")
+	servers   = flag.String("servers", "go,sockplay", "servers to compare, in turn: go, sockplay, node, python")
+	conns     = flag.Int("c", 50, "concurrent clients (TCP connections or UDP sockets), each with one message in flight")
+	size      = flag.Int("size", 64, "message size in bytes")
+	duration  = flag.Duration("d", 5*time.Second, "measuring time per server and round")
+	rounds    = flag.Int("rounds", 3, "rounds; each server runs once per round (the best is kept)")
+	memConns  = flag.Int("mem", 0, "instead of speed: hold this many idle connections and report memory per connection")
+	burst     = flag.Int("burst", 0, "instead of speed: open this many connections at once, count dial errors, and check each is served")
+	serveGo   = flag.String("serve-go", "", "internal: run the native Go echo server for this protocol")
+	noPin     = flag.Bool("nopin", false, "do not pin with taskset")
+	showSpeed = flag.Bool("v", false, "print every round")
 )
 
 func main() {
 	flag.Parse()
-	if *serveGo {
-		serveGoEcho()
+	if *serveGo != "" {
+		serveGoEcho(*serveGo)
 		return
 	}
-	if *sockplay == "" {
-		fmt.Fprintln(os.Stderr, "echobench: -sockplay PATH is required (go build -o /tmp/sockplay ./cmd/sockplay)")
+	if *sockplay == "" && strings.Contains(*servers, "sockplay") {
+		fmt.Fprintln(os.Stderr, "echobench: -sockplay PATH is required (CGO_ENABLED=0 go build -o /tmp/sockplay ./cmd/sockplay)")
 		os.Exit(2)
 	}
+	if *proto != "tcp" && *proto != "udp" {
+		fail(fmt.Errorf("-proto %q: want tcp or udp", *proto))
+	}
 	raiseFileLimit()
-	if *memConns > 0 {
-		memory()
-		return
-	}
-	speed()
-}
-
-// serveGoEcho is the reference: the idiomatic Go echo server.
-func serveGoEcho() {
-	runtime.GOMAXPROCS(1) // pinned to one core like the Lua server
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Printf("listening on %s\n", l.Addr())
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			buf := make([]byte, 64*1024)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				if _, err := c.Write(buf[:n]); err != nil {
-					return
-				}
-			}
-		}()
+	switch {
+	case *memConns > 0:
+		memory(*memConns)
+	case *burst > 0:
+		bursts(*burst)
+	default:
+		speed()
 	}
 }
 
@@ -90,6 +73,56 @@ type server struct {
 	name string
 	cmd  *exec.Cmd
 	addr string
+}
+
+// starters maps a server's name to how it starts.
+var starters = map[string]func() *server{
+	"go": func() *server {
+		self, err := os.Executable()
+		if err != nil {
+			fail(err)
+		}
+		return start("go", self, "-serve-go", *proto)
+	},
+	"sockplay": func() *server {
+		script := filepath.Join(repoRoot(), "scripts", *proto+"_echo_server.lua")
+		args := append([]string{*sockplay}, strings.Fields(*spArgs)...)
+		return start("sockplay", append(args, script, "--port", "0", "--quiet")...)
+	},
+	"node": func() *server {
+		src := nodeTCP
+		if *proto == "udp" {
+			src = nodeUDP
+		}
+		return start("node", need("node"), "-e", src)
+	},
+	"python": func() *server {
+		src := pythonTCP
+		if *proto == "udp" {
+			src = pythonUDP
+		}
+		return start("python", need("python3"), "-c", src)
+	},
+}
+
+func serverList() []string {
+	var out []string
+	for _, name := range strings.Split(*servers, ",") {
+		name = strings.TrimSpace(name)
+		if _, ok := starters[name]; !ok {
+			fail(fmt.Errorf("unknown server %q (want go, sockplay, node, python)", name))
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+func need(prog string) string {
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		fail(fmt.Errorf("%s is not installed", prog))
+	}
+	return p
 }
 
 func start(name string, args ...string) *server {
@@ -133,68 +166,43 @@ func (s *server) stop() {
 	}
 }
 
-func luaServer() *server {
-	script := filepath.Join(repoRoot(), "scripts", "tcp_echo_server.lua")
-	return start("sockplay", *sockplay, script, "--port", "0", "--quiet")
-}
+func (s *server) pid() int { return s.cmd.Process.Pid }
 
-func goServer() *server {
-	self, err := os.Executable()
-	if err != nil {
-		fail(err)
-	}
-	return start("go", self, "-serve-go")
-}
-
-// load runs c connections doing write-then-read round trips for d and
-// returns round trips per second and the server's CPU time (user + system)
-// per round trip, which a busy machine disturbs far less than the rate.
-func load(addr string, pid int) (float64, time.Duration) {
-	pinSelf()
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	stop := time.Now().Add(*duration)
-	msg := make([]byte, *size)
-	for i := range msg {
-		msg[i] = byte('a' + i%26)
-	}
-	start := time.Now()
-	cpu0 := cpuTime(pid)
-	for i := 0; i < *conns; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "dial:", err)
-				return
+// speed runs each server in turn for -rounds rounds and prints the best
+// rate and the least CPU per round trip of each, against native Go's.
+func speed() {
+	names := serverList()
+	fmt.Printf("%s echo: %d clients, %d-byte messages, %s per run, best of %d rounds\n", strings.ToUpper(*proto), *conns, *size, *duration, *rounds)
+	best := map[string]float64{}
+	cpu := map[string]time.Duration{}
+	for r := 0; r < *rounds; r++ {
+		for _, name := range names {
+			s := starters[name]()
+			var rate float64
+			var c time.Duration
+			if *proto == "udp" {
+				rate, c = loadUDP(s.addr, s.pid())
+			} else {
+				rate, c = loadTCP(s.addr, s.pid())
 			}
-			defer c.Close()
-			c.(*net.TCPConn).SetNoDelay(true)
-			c.SetDeadline(stop.Add(10 * time.Second))
-			buf := make([]byte, len(msg))
-			n := int64(0)
-			for time.Now().Before(stop) {
-				if _, err := c.Write(msg); err != nil {
-					fmt.Fprintln(os.Stderr, "write:", err)
-					return
-				}
-				if _, err := io.ReadFull(c, buf); err != nil {
-					fmt.Fprintln(os.Stderr, "read:", err)
-					return
-				}
-				n++
+			s.stop()
+			if *showSpeed {
+				fmt.Printf("  round %d  %-8s %10.0f round trips/s  %6.2f us server CPU per round trip\n", r+1, name, rate, float64(c)/1e3)
 			}
-			total.Add(n)
-		}()
+			best[name] = max(best[name], rate)
+			if old, ok := cpu[name]; !ok || (c > 0 && c < old) {
+				cpu[name] = c
+			}
+		}
 	}
-	wg.Wait()
-	cpu := cpuTime(pid) - cpu0
-	n := total.Load()
-	if n == 0 {
-		return 0, 0
+	ref := best["go"]
+	for _, name := range names {
+		line := fmt.Sprintf("  %-8s %10.0f round trips/s  %6.2f us server CPU each", name, best[name], float64(cpu[name])/1e3)
+		if ref > 0 && name != "go" {
+			line += fmt.Sprintf("   %.2fx Go by rate, %.2fx by CPU", best[name]/ref, float64(cpu["go"])/float64(cpu[name]))
+		}
+		fmt.Println(line)
 	}
-	return float64(n) / time.Since(start).Seconds(), cpu / time.Duration(n)
 }
 
 // cpuTime reads a process's user + system CPU time from /proc.
@@ -208,68 +216,6 @@ func cpuTime(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100
-}
-
-func speed() {
-	fmt.Printf("echo round trips: %d connections, %d-byte messages, %s per run, best of %d\n", *conns, *size, *duration, *rounds)
-	var bestLua, bestGo float64
-	cpuLua, cpuGo := time.Duration(1<<62), time.Duration(1<<62)
-	for r := 0; r < *rounds; r++ {
-		for _, mk := range []func() *server{goServer, luaServer} {
-			s := mk()
-			rate, cpu := load(s.addr, s.cmd.Process.Pid)
-			s.stop()
-			fmt.Printf("  round %d  %-8s %10.0f round trips/s  %6.2f us server CPU per round trip\n", r+1, s.name, rate, float64(cpu)/1e3)
-			if s.name == "go" {
-				bestGo, cpuGo = max(bestGo, rate), min(cpuGo, cpu)
-			} else {
-				bestLua, cpuLua = max(bestLua, rate), min(cpuLua, cpu)
-			}
-		}
-	}
-	fmt.Printf("round trips/s, best round: native Go %.0f, sockplay Lua %.0f: ratio %.2fx\n", bestGo, bestLua, bestLua/bestGo)
-	fmt.Printf("server CPU per round trip, best round: native Go %.2f us, sockplay Lua %.2f us: ratio %.2fx\n",
-		float64(cpuGo)/1e3, float64(cpuLua)/1e3, float64(cpuGo)/float64(cpuLua))
-}
-
-// memory holds n idle connections to each server and reports the growth
-// of the server's resident set divided by n.
-func memory() {
-	n := *memConns
-	fmt.Printf("memory: %d idle connections, each held by its own task (Lua) or goroutine (Go)\n", n)
-	for _, mk := range []func() *server{goServer, luaServer} {
-		s := mk()
-		time.Sleep(200 * time.Millisecond)
-		before := rss(s.cmd.Process.Pid)
-		var held []net.Conn
-		for i := 0; i < n; i++ {
-			c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "dial %d: %v\n", i, err)
-				break
-			}
-			held = append(held, c)
-		}
-		// One round trip on every connection proves each is being served.
-		buf := make([]byte, 1)
-		ok := 0
-		for _, c := range held {
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.Write([]byte("x")); err == nil {
-				if _, err := io.ReadFull(c, buf); err == nil {
-					ok++
-				}
-			}
-		}
-		time.Sleep(500 * time.Millisecond)
-		after := rss(s.cmd.Process.Pid)
-		fmt.Printf("  %-8s %d connections served; RSS %6.1f MiB -> %6.1f MiB: %.1f KiB per connection\n",
-			s.name, ok, float64(before)/1024, float64(after)/1024, float64(after-before)/float64(len(held)))
-		for _, c := range held {
-			c.Close()
-		}
-		s.stop()
-	}
 }
 
 // rss reads VmRSS (KiB) of a process.

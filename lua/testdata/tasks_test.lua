@@ -238,3 +238,54 @@ function TestCoroutineResumedByAnotherTask()
   kill(maker); wait(maker, 5)
   c:close(); a:close()
 end
+
+-- A task that never waits does not keep a woken task from running: the
+-- interpreter lock goes to the waiting task at the end of the busy one's
+-- turn (4096 VM instructions). Counted in iterations of the busy loop, not
+-- in time: a turn here is under a thousand iterations, so the reader runs
+-- long before the loop's bound, which it would reach if nothing handed the
+-- lock over.
+function TestBusyTaskLetsWokenTaskRun()
+  local c, a = pair()
+  local got
+  local reader = spawn(function() got = c:read(1) end)
+  for _ = 1, 1000 do
+    if reader.state == "waiting" then break end
+    sleep(0.001)
+  end
+  expect.eq(reader.state, "waiting")
+  a:write("x")
+  local i = 0
+  while got == nil and i < 20000000 do i = i + 1 end
+  expect.eq(got, "x")
+  expect.ok(i < 5000000, "the busy loop ran " .. i .. " iterations before the reader got the lock")
+  c:close(); a:close()
+end
+
+-- A read, recvfrom or accept with something already queued completes
+-- without waiting in the poller (sock.info's waits counts the calls that
+-- did); one with nothing queued waits, once.
+function TestCallsThatNeedNotWaitDoNot()
+  local c, a = pair()
+  a:write("queued")
+  sock.poll({c.fd}, "r", 5) -- readiness, without a read
+  expect.eq(c:read(), "queued")
+  expect.eq(sock.info(c).waits, 0)
+  local u1 = assert(sock.bind_udp("127.0.0.1", 0))
+  local u2 = assert(sock.bind_udp("127.0.0.1", 0))
+  local h2, p2 = u2:getsockname()
+  assert(u1:sendto("d", h2, p2))
+  sock.poll({u2.fd}, "r", 5)
+  local data, host, port = u2:recvfrom()
+  expect.eq(data, "d")
+  expect.eq(sock.info(u2).waits, 0)
+  expect.eq(sock.info(u1).waits, 0)
+  -- The sender's address comes back as the same values every time.
+  assert(u1:sendto("e", h2, p2))
+  local _, host2, port2 = u2:recvfrom()
+  expect.eq(host2, host); expect.eq(port2, port)
+  spawn(function() sleep(0.01); a:write("late") end)
+  expect.eq(c:read(), "late")
+  expect.eq(sock.info(c).waits, 1)
+  c:close(); a:close(); u1:close(); u2:close()
+end
