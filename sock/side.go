@@ -370,6 +370,11 @@ func (sd *side) tryRecv(fd int) bool {
 // sysRead and sysWrite are read(2) and write(2) returning the errno as a
 // number: the hot paths compare it against EAGAIN and EINTR on every
 // call, which through the error interface costs a runtime call each.
+//
+// The calls on sockplay's sockets are raw system calls, which skip telling
+// Go's scheduler that the thread may block (entersyscall and exitsyscall,
+// several hundred instructions a round trip): the fds are non-blocking, so
+// these calls return at once, having copied at most a socket buffer.
 func sysRead(fd int, p []byte) (int, unix.Errno)  { return sysRW(unix.SYS_READ, fd, p) }
 func sysWrite(fd int, p []byte) (int, unix.Errno) { return sysRW(unix.SYS_WRITE, fd, p) }
 
@@ -378,7 +383,7 @@ func sysRW(trap uintptr, fd int, p []byte) (int, unix.Errno) {
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	n, _, errno := unix.Syscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	n, _, errno := unix.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if errno != 0 {
 		return 0, errno
 	}

@@ -25,6 +25,9 @@ const truncFlag = unix.MSG_TRUNC
 // more on every datagram received and every connection accepted. Here
 // the kernel's address goes straight into a netip.AddrPort.
 
+// Like read and write (see sysRW), accept4, recvmsg and sendto on these
+// non-blocking sockets are raw system calls.
+
 // sockaddr is a socket address in the kernel's own layout, built on the
 // stack for each call that passes one.
 type sockaddr struct {
@@ -100,7 +103,7 @@ func sysSocket(family, sotype int) (int, error) {
 func sysAccept(fd int) (int, netip.AddrPort, unix.Errno) {
 	var sa sockaddr
 	sa.len = unix.SizeofSockaddrAny
-	nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), uintptr(unsafe.Pointer(&sa.len)),
+	nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), uintptr(unsafe.Pointer(&sa.len)),
 		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if errno != 0 {
 		return -1, netip.AddrPort{}, errno
@@ -119,7 +122,7 @@ func sysRecvmsg(fd int, p []byte, flags int) (n, rflags int, from netip.AddrPort
 		iov.SetLen(len(p))
 	}
 	msg := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sa.raw)), Namelen: unix.SizeofSockaddrAny, Iov: &iov, Iovlen: 1}
-	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	r, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
 	if errno != 0 {
 		return 0, 0, netip.AddrPort{}, errno
 	}
@@ -139,7 +142,7 @@ func sysSend(fd int, p []byte, to *sockaddr) unix.Errno {
 	if to != nil {
 		name, namelen = unsafe.Pointer(&to.raw), to.len
 	}
-	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), 0, uintptr(name), uintptr(namelen))
+	_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), 0, uintptr(name), uintptr(namelen))
 	return errno
 }
 
