@@ -19,7 +19,7 @@ type netnsObj struct{ ns *sock.Netns }
 
 func (h *Host) netnsFuncs() []fn {
 	return []fn{
-		{"netns", h.luaNetns, "sock.netns() -> ns | nil, msg, code  -- a network namespace with its own loopback (needs root); ns:open(kind) -> fd, ns:loss(p) drops a fraction p of its packets in the kernel (needs nft), ns:close()"},
+		{"netns", h.luaNetns, "sock.netns() -> ns | nil, msg, code  -- a network namespace with its own loopback (needs root); ns:open(kind) -> fd, ns:loss(p) drops a fraction p of its packets in the kernel (nftables), ns:close()"},
 	}
 }
 
@@ -92,7 +92,7 @@ func (h *Host) netnsLoss(L *glua.LState) int {
 		L.ArgError(2, fmt.Sprintf("loss must be between 0 and 1, not %g", p))
 	}
 	var err error
-	h.blocking(L, "nft", func(context.Context) { err = o.ns.SetLoss(p) })
+	h.blocking(L, "nftables", func(context.Context) { err = o.ns.SetLoss(p) })
 	if err != nil {
 		return pushFail(L, err)
 	}

@@ -2,7 +2,6 @@ package lua
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +12,7 @@ import (
 // sock.netns from Lua: real kernel loss in a namespace of the script's own;
 // TCP delivers everything and counts retransmissions, UDP just loses.
 func TestNetnsFromLua(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root; skipping")
-	}
-	testpeer.Path(t, "nft")
+	testpeer.Root(t)
 	base := takeBaseline()
 	func() {
 		h, out := newTestHost(t)

@@ -8,7 +8,7 @@
 -- (retransmissions): every byte arrives, in order, just later. UDP sends
 -- each datagram once; what is dropped is gone.
 --
--- Needs root (to create the namespace) and the nft command (the loss rule).
+-- Needs root (to create the namespace and its nftables loss rule).
 --
 --   sockplay scripts/tcp_loss.lua --loss 0.1
 

@@ -1,7 +1,6 @@
 package scripts_test
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"testing"
@@ -14,10 +13,7 @@ import (
 // tcp_loss.lua: real kernel loss in a namespace; TCP retransmits and
 // delivers everything, UDP loses about the configured fraction.
 func TestTCPLossScript(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("tcp_loss.lua needs root for its network namespace; skipping")
-	}
-	testpeer.Path(t, "nft")
+	testpeer.Root(t)
 	r := scripttest.Run(t, "", 120*time.Second, scripttest.Script("tcp_loss.lua"), "--loss", "0.1", "--kib", "512", "--datagrams", "1000")
 	if r.Code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)

@@ -7,10 +7,12 @@ import "context"
 // given kind, registered with Go's poller. From then on the table owns it:
 // it shows in the snapshot, and Close, CloseOwned and CloseAll close it.
 // args describe it in the trace: socket(packet, lo) = 9. Package wire
-// adopts its packet captures this way.
+// adopts its packet captures this way. A socket made inside a namespace
+// (Netns.Do) is adopted under a context that names it (NetnsOf), so that
+// the views show its host.
 func (t *Table) Adopt(ctx context.Context, fd int, kind Kind, args ...string) (*Socket, error) {
 	start := t.traceStart()
-	s, err := t.adopt(fd, kind, ownerOf(ctx))
+	s, err := t.adopt(fd, kind, ownerOf(ctx), NetnsOf(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func TestReadProcNet(t *testing.T) {
 		t.Fatal(err)
 	}
 	ino := linkInode(target)
-	ps, ok := readProcNet("tcp", "tcp6")[ino]
+	ps, ok := readProcNet(nil, "tcp", "tcp6")[ino]
 	if ino == 0 || !ok {
 		t.Fatalf("inode %d (%s) not in /proc/net/tcp", ino, target)
 	}
@@ -135,6 +135,7 @@ func TestLinkInodeAndType(t *testing.T) {
 		"socket:[1]": "socket", "pipe:[2]": "pipe", "anon_inode:[eventpoll]": "epoll", "anon_inode:[eventfd]": "eventfd",
 		"anon_inode:[timerfd]": "timerfd", "anon_inode:[pidfd]": "pidfd", "anon_inode:inotify": "anon",
 		"/dev/pts/3": "tty", "/dev/tty": "tty", "/dev/null": "null", "/etc/hosts": "file",
+		"/dev/net/tun": "tun", "net:[4026532367]": "netns",
 	} {
 		if got := descriptorType(target); got != want {
 			t.Errorf("descriptorType(%q) = %q, want %q", target, got, want)

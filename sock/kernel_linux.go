@@ -30,7 +30,7 @@ func listDescriptors(ours map[int]*Socket) []Entry {
 		return nil
 	}
 	var entries []Entry
-	var udp map[uint64]procSocket
+	udp := map[*Netns]map[uint64]procSocket{} // each namespace has its own /proc/net
 	for _, d := range dir {
 		fd, err := strconv.Atoi(d.Name())
 		if err != nil {
@@ -51,10 +51,10 @@ func listDescriptors(ours map[int]*Socket) []Entry {
 		e.Flags, e.Pos = fdinfo(fd)
 		if e.Type == "socket" {
 			if s := ours[fd]; s != nil && !s.Kind.Stream() && s.Kind != Packet {
-				if udp == nil {
-					udp = readProcNet("udp", "udp6")
+				if udp[s.netns] == nil {
+					udp[s.netns] = readProcNet(s.netns, "udp", "udp6")
 				}
-				if ps, ok := udp[e.Inode]; ok {
+				if ps, ok := udp[s.netns][e.Inode]; ok {
 					e.Socket = &SocketInfo{RecvQ: ps.rxQueue, SendQ: ps.txQueue}
 				}
 			}
@@ -84,6 +84,10 @@ func descriptorType(target string) string {
 		return "tty"
 	case target == "/dev/null":
 		return "null"
+	case target == "/dev/net/tun":
+		return "tun" // a TUN or TAP device's descriptor (a lab's link)
+	case strings.HasPrefix(target, "net:["):
+		return "netns" // a network namespace held open (a lab's host)
 	}
 	return "file"
 }
@@ -173,6 +177,9 @@ func socketState(s *Socket, info *SocketInfo) {
 	}
 	info.State = tcpStates[ti.State]
 	info.Retrans = ti.Total_retrans
+	info.RTT = time.Duration(ti.Rtt) * time.Microsecond
+	info.RTTVar = time.Duration(ti.Rttvar) * time.Microsecond
+	info.Cwnd = ti.Snd_cwnd
 	switch info.State {
 	case "LISTEN":
 		// For a listener the kernel puts the accept queue's length in
@@ -197,14 +204,28 @@ type procSocket struct {
 	inode            uint64
 }
 
-// readProcNet indexes /proc/net/<name> lines by inode; connections with no
-// socket left (TIME_WAIT) have inode 0 and are kept under keys counting
-// down from the maximum so none overwrites another.
-func readProcNet(names ...string) map[uint64]procSocket {
+// readProcNet indexes /proc/net/<name> lines of namespace ns (nil:
+// sockplay's own) by inode; connections with no socket left (TIME_WAIT)
+// have inode 0 and are kept under keys counting down from the maximum so
+// none overwrites another.
+func readProcNet(ns *Netns, names ...string) map[uint64]procSocket {
+	if ns == nil {
+		return readProcNetAt("/proc/net/", names)
+	}
+	// /proc/net is the process's namespace; /proc/thread-self/net is the
+	// thread's, which Do moves into ns.
+	var out map[uint64]procSocket
+	if ns.Do(func() error { out = readProcNetAt("/proc/thread-self/net/", names); return nil }) != nil {
+		return map[uint64]procSocket{}
+	}
+	return out
+}
+
+func readProcNetAt(dir string, names []string) map[uint64]procSocket {
 	out := map[uint64]procSocket{}
 	orphan := ^uint64(0)
 	for _, name := range names {
-		f, err := os.Open("/proc/net/" + name)
+		f, err := os.Open(dir + name)
 		if err != nil {
 			continue
 		}
@@ -286,10 +307,13 @@ func lingering(recent []closedConn, now time.Time) []Entry {
 	if len(recent) == 0 {
 		return nil
 	}
-	procs := readProcNet("tcp", "tcp6")
+	procs := map[*Netns]map[uint64]procSocket{}
 	var out []Entry
 	for _, c := range recent {
-		for _, ps := range procs {
+		if procs[c.netns] == nil {
+			procs[c.netns] = readProcNet(c.netns, "tcp", "tcp6")
+		}
+		for _, ps := range procs[c.netns] {
 			if ps.local != c.local || ps.peer != c.peer {
 				continue
 			}
@@ -298,7 +322,7 @@ func lingering(recent []closedConn, now time.Time) []Entry {
 			}
 			out = append(out, Entry{FD: -1, Type: "socket", Target: "(closed)", Socket: &SocketInfo{
 				Kind: c.kind, State: tcpStates[ps.state], Local: c.local, Peer: c.peer,
-				RecvQ: ps.rxQueue, SendQ: ps.txQueue, Ours: true, Owner: c.owner,
+				RecvQ: ps.rxQueue, SendQ: ps.txQueue, Ours: true, Owner: c.owner, Host: c.netns.Name(),
 				Opened: c.closedAt, Age: now.Sub(c.closedAt), BytesIn: c.bytesIn, BytesOut: c.bytesOut,
 			}})
 			break

@@ -3,22 +3,20 @@
 package sock
 
 import (
-	"context"
-	"fmt"
-	"os/exec"
 	"runtime"
-	"strings"
 	"sync"
 	"unsafe"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
 // Netns is a network namespace of sockplay's own, with its own loopback.
 // Loss injected there (Loss) hits real kernel TCP and UDP traffic and
 // nothing else on the machine, so TCP's retransmissions can be seen
-// recovering from it. Creating one needs CAP_NET_ADMIN (root); the loss
-// rule needs the nft command.
+// recovering from it. Creating one needs CAP_NET_ADMIN (root).
 //
 // Sockets are opened inside it without a new process: a locked OS thread
 // switches to the namespace, calls socket(2), and switches back. A socket
@@ -29,10 +27,16 @@ type Netns struct {
 	fd     int // an nsfs fd: holding it keeps the namespace alive
 	closed bool
 	loss   float64
+	name   string // what views call it: a lab host's name
 }
 
-// NewNetns creates a namespace with its loopback up.
-func NewNetns() (*Netns, error) {
+// NewNetns creates a namespace with its loopback up, called "netns" in
+// the views.
+func NewNetns() (*Netns, error) { return NewNamedNetns("netns") }
+
+// NewNamedNetns is NewNetns with the name the descriptor table and the
+// trace show for the sockets inside (a lab host's name).
+func NewNamedNetns(name string) (*Netns, error) {
 	var ns *Netns
 	err := onLockedThread(func() error {
 		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -61,7 +65,7 @@ func NewNetns() (*Netns, error) {
 			}
 			return wrap("netns", err)
 		}
-		ns = &Netns{fd: fd}
+		ns = &Netns{fd: fd, name: name}
 		return nil
 	})
 	return ns, err
@@ -166,31 +170,6 @@ func (n *Netns) Do(fn func() error) error {
 	})
 }
 
-// OpenIn is Open for a socket inside ns.
-func (t *Table) OpenIn(ctx context.Context, kind Kind, ns *Netns) (*Socket, error) {
-	if kind < TCP || kind > UDP6 {
-		return nil, argError("socket", "unknown socket kind %d", kind)
-	}
-	start := t.traceStart()
-	var fd int
-	err := ns.Do(func() error {
-		var err error
-		fd, err = sysSocket(kind.family(), kind.sotype())
-		return err
-	})
-	if err != nil {
-		err = wrap("socket", err)
-		t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String(), "netns"}, Ret: -1, Err: err})
-		return nil, err
-	}
-	s, err := t.adopt(fd, kind, ownerOf(ctx))
-	if err != nil {
-		return nil, err
-	}
-	t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String(), "netns"}, Ret: fd, Owner: s.Owner})
-	return s, nil
-}
-
 // SetLoss makes the namespace's kernel drop a fraction p (0..1) of all
 // arriving packets, TCP and UDP alike, with an nftables rule; 0 removes it.
 // The rule sits on the input hook, after the packet has "crossed the
@@ -200,37 +179,19 @@ func (n *Netns) SetLoss(p float64) error {
 	if p < 0 || p > 1 {
 		return argError("netns", "loss %g is outside 0..1", p)
 	}
-	nft, err := exec.LookPath("nft")
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin/nft", "/sbin/nft"} {
-			if _, serr := exec.LookPath(dir); serr == nil {
-				nft, err = dir, nil
-				break
-			}
-		}
-		if err != nil {
-			return &Error{Op: "netns", Code: "ENOENT", Msg: "kernel loss needs the nft command (Debian package nftables)", Errno: unix.ENOENT}
-		}
-	}
-	run := func(args ...string) error {
-		out, err := exec.Command(nft, args...).CombinedOutput()
-		if err != nil {
-			return &Error{Op: "netns", Code: "EIO", Msg: "nft " + strings.Join(args, " ") + ": " + strings.TrimSpace(string(out))}
-		}
-		return nil
-	}
-	err = n.Do(func() error {
-		run("delete", "table", "inet", "sockplay") // absent the first time
+	err := n.Nftables(func(c *nftables.Conn) {
+		t := &nftables.Table{Family: nftables.TableFamilyINet, Name: "sockplay"}
+		// Add then delete: the batch removes the table whether or not an
+		// earlier call made it, and replaces it in one step.
+		c.AddTable(t)
+		c.DelTable(t)
 		if p == 0 {
-			return nil
+			return
 		}
-		if err := run("add", "table", "inet", "sockplay"); err != nil {
-			return err
-		}
-		if err := run("add", "chain", "inet", "sockplay", "in", "{ type filter hook input priority 0; policy accept; }"); err != nil {
-			return err
-		}
-		return run("add", "rule", "inet", "sockplay", "in", "numgen", "random", "mod", "10000", "lt", fmt.Sprint(int(p*10000+0.5)), "counter", "drop")
+		c.AddTable(t)
+		in := c.AddChain(&nftables.Chain{Name: "in", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter})
+		c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: lossExprs(p)})
 	})
 	if err == nil {
 		n.mu.Lock()
@@ -240,11 +201,53 @@ func (n *Netns) SetLoss(p float64) error {
 	return err
 }
 
+// Nftables sends the rules build adds as one batch to the namespace's
+// nftables: all of them take effect, or none.
+func (n *Netns) Nftables(build func(c *nftables.Conn)) error {
+	n.mu.Lock()
+	closed, fd := n.closed, n.fd
+	n.mu.Unlock()
+	if closed {
+		return &Error{Op: "nftables", Code: "EBADF", Msg: "network namespace is closed", Errno: unix.EBADF}
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		return wrap("nftables", err)
+	}
+	build(c)
+	if err := c.Flush(); err != nil {
+		return wrap("nftables", err)
+	}
+	return nil
+}
+
+// lossExprs is the nftables rule body "numgen random mod 10000 < p*10000
+// counter drop": a random fraction p of the packets it sees is dropped.
+func lossExprs(p float64) []expr.Any {
+	return []expr.Any{
+		&expr.Numgen{Register: 1, Modulus: 10000, Type: unix.NFT_NG_RANDOM},
+		// numgen leaves a host-order number; cmp compares bytes, so the
+		// number goes big-endian first, as nft itself compiles it.
+		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binaryutil.BigEndian.PutUint32(uint32(p*10000 + 0.5))},
+		&expr.Counter{},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
 // Loss is the fraction SetLoss set.
 func (n *Netns) Loss() float64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.loss
+}
+
+// Name is what the views call the namespace; "" for nil, sockplay's own.
+func (n *Netns) Name() string {
+	if n == nil {
+		return ""
+	}
+	return n.name
 }
 
 // FD is the namespace's nsfs descriptor (it shows in the fd table).

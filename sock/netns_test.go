@@ -6,8 +6,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +23,7 @@ import (
 
 func needNetns(t *testing.T) *Netns {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root; skipping")
-	}
+	testpeer.Root(t)
 	ns, err := NewNetns()
 	if err != nil {
 		t.Fatalf("NewNetns: %v", err)
@@ -32,7 +35,6 @@ func needNetns(t *testing.T) *Netns {
 // Real kernel loss inside a namespace: TCP retransmits and delivers every
 // byte in order; the host's own loopback is untouched.
 func TestNetnsTCPRecoversFromKernelLoss(t *testing.T) {
-	testpeer.Path(t, "nft")
 	ns := needNetns(t)
 	if err := ns.SetLoss(0.05); err != nil {
 		t.Fatalf("SetLoss: %v", err)
@@ -160,5 +162,111 @@ func TestNetnsDo(t *testing.T) {
 	ns.Close()
 	if err := ns.Do(func() error { return nil }); Code(err) != "EBADF" {
 		t.Errorf("Do on a closed namespace: %v, want EBADF", err)
+	}
+}
+
+// The loss rule, written through netlink, is what nft itself lists inside
+// the namespace; SetLoss(0) removes it, and a second SetLoss replaces it.
+func TestNetnsLossRuleAsNftSeesIt(t *testing.T) {
+	paths := testpeer.Need(t, "nft", "nsenter")
+	ns := needNetns(t)
+	list := func() string {
+		out, err := exec.Command(paths[1], "--net=/proc/"+strconv.Itoa(os.Getpid())+"/fd/"+strconv.Itoa(ns.FD()), paths[0], "list", "ruleset").CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list ruleset: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	for _, p := range []float64{0.25, 0.05} {
+		if err := ns.SetLoss(p); err != nil {
+			t.Fatalf("SetLoss(%g): %v", p, err)
+		}
+		rules := list()
+		want := fmt.Sprintf("numgen random mod 10000 < %d counter packets 0 bytes 0 drop", int(p*10000))
+		if !strings.Contains(rules, want) || strings.Count(rules, "numgen") != 1 || !strings.Contains(rules, "hook input") {
+			t.Errorf("after SetLoss(%g) nft lists:\n%s\nwant one rule %q on the input hook", p, rules, want)
+		}
+	}
+	if err := ns.SetLoss(0); err != nil {
+		t.Fatal(err)
+	}
+	if rules := list(); strings.TrimSpace(rules) != "" {
+		t.Errorf("after SetLoss(0) nft lists:\n%s", rules)
+	}
+}
+
+// A context that names a namespace opens its sockets there, and so do the
+// contexts derived from it; accepted sockets live where their listener
+// does; the snapshot, the trace and notes say so.
+func TestSocketsKnowTheirNamespace(t *testing.T) {
+	ns := needNetns(t)
+	tab := NewTable()
+	t.Cleanup(tab.CloseAll)
+	var events []Event
+	var mu sync.Mutex
+	tab.SetTracer(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	ctx, cancel := context.WithTimeout(WithNetns(context.Background(), ns), 10*time.Second)
+	defer cancel()
+	if NetnsOf(ctx) != ns || NetnsOf(context.Background()) != nil || NetnsOf(nil) != nil {
+		t.Fatal("NetnsOf does not find the namespace through a derived context")
+	}
+	l, err := tab.Open(ctx, TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+	l.Listen(1)
+	addr, _ := l.LocalAddr()
+	c, _ := tab.Open(ctx, TCP)
+	if err := c.Connect(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := l.Accept(context.Background()) // the listener's namespace, whatever ctx says
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Netns() != ns || c.Netns() != ns || a.Netns() != ns {
+		t.Errorf("namespaces: listener %v, client %v, accepted %v; want all %v", l.Netns(), c.Netns(), a.Netns(), ns)
+	}
+	// Outside, the same port on loopback is somebody else's (nobody's).
+	out, _ := tab.Open(context.Background(), TCP)
+	out.SetTimeout(2 * time.Second)
+	if err := out.Connect(context.Background(), addr); err == nil {
+		t.Error("the namespace's listener answered on sockplay's own loopback")
+	}
+	tab.SetNote(ns.FD(), "the test's namespace")
+	var seen int
+	for _, e := range tab.Snapshot() {
+		switch {
+		case e.FD == ns.FD():
+			if e.Note != "the test's namespace" || !strings.HasPrefix(e.Target, "net:[") {
+				t.Errorf("nsfs fd %d: note %q, target %q", e.FD, e.Note, e.Target)
+			}
+			seen++
+		case e.Socket != nil && (e.FD == l.FD || e.FD == c.FD || e.FD == a.FD):
+			if e.Socket.Host != "netns" {
+				t.Errorf("fd %d: host %q, want netns", e.FD, e.Socket.Host)
+			}
+			seen++
+		case e.Socket != nil && e.FD == out.FD && e.Socket.Host != "":
+			t.Errorf("a socket of sockplay's own namespace shows host %q", e.Socket.Host)
+		}
+	}
+	if seen != 4 {
+		t.Errorf("found %d of the 4 entries in the snapshot", seen)
+	}
+	tab.SetTracer(nil)
+	mu.Lock()
+	var lines []string
+	for _, e := range events {
+		lines = append(lines, e.String())
+	}
+	mu.Unlock()
+	all := strings.Join(lines, "\n")
+	if !strings.Contains(all, "socket(tcp@netns) = ") || !strings.Contains(all, "<TCP@netns>, "+addr.String()+") = 0") {
+		t.Errorf("the trace does not name the namespace:\n%s", all)
+	}
+	if n := tab.CloseIn(ns); n != 3 || !a.Closed() || out.Closed() {
+		t.Errorf("CloseIn closed %d sockets (accepted closed: %v, outside closed: %v); want the 3 inside", n, a.Closed(), out.Closed())
 	}
 }

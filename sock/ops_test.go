@@ -660,7 +660,7 @@ func TestAddrs(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	e := newEnv(t)
-	want := []string{"broadcast", "keepalive", "linger", "nodelay", "rcvbuf", "reuseaddr", "reuseport", "sndbuf", "ttl"}
+	want := []string{"broadcast", "keepalive", "linger", "nodelay", "original_dst", "rcvbuf", "reuseaddr", "reuseport", "sndbuf", "ttl"}
 	if got := sock.OptionNames(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("OptionNames() = %v; this test covers %v", got, want)
 	}
@@ -716,11 +716,25 @@ func TestOptions(t *testing.T) {
 		t.Errorf("IP_TTL read directly = %d, want 7", v)
 	}
 
+	// original_dst is an address, read with OriginalDst; a connection no
+	// NAT redirected has none.
+	if !sock.OptionIsAddr("original_dst") || sock.OptionIsAddr("ttl") {
+		t.Error("OptionIsAddr: original_dst is the address option, ttl is not")
+	}
+	wantErr(t, tcp.SetOption("original_dst", 1), "setsockopt", "EINVAL")
+	_, err := tcp.Option("original_dst")
+	wantErr(t, err, "getsockopt", "EINVAL")
+	c, _ := e.pair(sock.TCP)
+	_, err = c.OriginalDst()
+	wantErr(t, err, "getsockopt", "ENOENT")
+	_, err = udp.OriginalDst()
+	wantErr(t, err, "getsockopt", "EINVAL")
+
 	se := wantErr(t, tcp.SetOption("frobnicate", 1), "setsockopt", "EINVAL")
 	if se.Msg != `unknown option "frobnicate"` {
 		t.Errorf("Msg = %q", se.Msg)
 	}
-	_, err := tcp.Option("frobnicate")
+	_, err = tcp.Option("frobnicate")
 	wantErr(t, err, "getsockopt", "EINVAL")
 
 	// A TCP option on a UDP socket is the kernel's refusal.

@@ -13,19 +13,25 @@ type option struct {
 	level, name int
 	v6name      int // the IPv6 level's option where it differs (ttl)
 	doc         string
+	addr        bool // read-only, an address rather than an int (Socket.OriginalDst)
 }
 
 var options = map[string]option{
-	"reuseaddr": {level: unix.SOL_SOCKET, name: unix.SO_REUSEADDR, doc: "SO_REUSEADDR: bind a port that has connections in TIME_WAIT"},
-	"reuseport": {level: unix.SOL_SOCKET, name: unix.SO_REUSEPORT, doc: "SO_REUSEPORT: several sockets listen on one port; the kernel spreads connections"},
-	"nodelay":   {level: unix.IPPROTO_TCP, name: unix.TCP_NODELAY, doc: "TCP_NODELAY: send small writes at once (no Nagle)"},
-	"keepalive": {level: unix.SOL_SOCKET, name: unix.SO_KEEPALIVE, doc: "SO_KEEPALIVE: probe an idle connection"},
-	"broadcast": {level: unix.SOL_SOCKET, name: unix.SO_BROADCAST, doc: "SO_BROADCAST: allow datagrams to broadcast addresses"},
-	"rcvbuf":    {level: unix.SOL_SOCKET, name: unix.SO_RCVBUF, doc: "SO_RCVBUF: receive buffer size in bytes (the kernel doubles it)"},
-	"sndbuf":    {level: unix.SOL_SOCKET, name: unix.SO_SNDBUF, doc: "SO_SNDBUF: send buffer size in bytes (the kernel doubles it)"},
-	"linger":    {level: unix.SOL_SOCKET, name: unix.SO_LINGER, doc: "SO_LINGER: seconds close waits for unsent data; 0 resets the connection, -1 is off"},
-	"ttl":       {level: unix.IPPROTO_IP, name: unix.IP_TTL, v6name: unix.IPV6_UNICAST_HOPS, doc: "IP_TTL / IPV6_UNICAST_HOPS: hop limit of outgoing packets"},
+	"reuseaddr":    {level: unix.SOL_SOCKET, name: unix.SO_REUSEADDR, doc: "SO_REUSEADDR: bind a port that has connections in TIME_WAIT"},
+	"reuseport":    {level: unix.SOL_SOCKET, name: unix.SO_REUSEPORT, doc: "SO_REUSEPORT: several sockets listen on one port; the kernel spreads connections"},
+	"nodelay":      {level: unix.IPPROTO_TCP, name: unix.TCP_NODELAY, doc: "TCP_NODELAY: send small writes at once (no Nagle)"},
+	"keepalive":    {level: unix.SOL_SOCKET, name: unix.SO_KEEPALIVE, doc: "SO_KEEPALIVE: probe an idle connection"},
+	"broadcast":    {level: unix.SOL_SOCKET, name: unix.SO_BROADCAST, doc: "SO_BROADCAST: allow datagrams to broadcast addresses"},
+	"rcvbuf":       {level: unix.SOL_SOCKET, name: unix.SO_RCVBUF, doc: "SO_RCVBUF: receive buffer size in bytes (the kernel doubles it)"},
+	"sndbuf":       {level: unix.SOL_SOCKET, name: unix.SO_SNDBUF, doc: "SO_SNDBUF: send buffer size in bytes (the kernel doubles it)"},
+	"linger":       {level: unix.SOL_SOCKET, name: unix.SO_LINGER, doc: "SO_LINGER: seconds close waits for unsent data; 0 resets the connection, -1 is off"},
+	"ttl":          {level: unix.IPPROTO_IP, name: unix.IP_TTL, v6name: unix.IPV6_UNICAST_HOPS, doc: "IP_TTL / IPV6_UNICAST_HOPS: hop limit of outgoing packets"},
+	"original_dst": {addr: true, doc: "SO_ORIGINAL_DST (read-only): the host and port a connection was meant for before NAT redirected it (a transparent proxy's question)"},
 }
+
+// OptionIsAddr reports whether the option reads as an address (host,
+// port) instead of an int; such options are read-only.
+func OptionIsAddr(name string) bool { return options[name].addr }
 
 // OptionNames lists the option names SetOption and Option accept.
 func OptionNames() []string {
@@ -44,6 +50,12 @@ func lookupOption(op, name string, k Kind) (level, opt int, err error) {
 	o, ok := options[name]
 	if !ok {
 		return 0, 0, argError(op, "unknown option %q", name)
+	}
+	if o.addr {
+		if op == "setsockopt" {
+			return 0, 0, argError(op, "%s is read-only", name)
+		}
+		return 0, 0, argError(op, "%s is an address, not a number (OriginalDst)", name)
 	}
 	level, opt = o.level, o.name
 	if o.v6name != 0 && k.IPv6() {

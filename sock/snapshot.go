@@ -18,6 +18,7 @@ type Entry struct {
 	Inode  uint64
 	Flags  string // open file description flags: O_RDWR|O_NONBLOCK|O_CLOEXEC
 	Pos    int64  // file offset
+	Note   string // what sockplay holds a descriptor other than a socket for (Table.SetNote)
 	Socket *SocketInfo
 }
 
@@ -30,6 +31,7 @@ type SocketInfo struct {
 	SendQ       int // bytes not yet acknowledged (backlog for LISTEN)
 	Ours        bool
 	Owner       string
+	Host        string // the lab host (network namespace) it lives in; "" for sockplay's own
 	Opened      time.Time
 	Age         time.Duration
 	BytesIn     uint64
@@ -38,9 +40,12 @@ type SocketInfo struct {
 	DgramsOut   uint64
 	Timeout     time.Duration
 	Impair      string
-	Retrans     uint32       // TCP segments the kernel sent again (tcpi_total_retrans)
-	Capture     *CaptureInfo // a packet socket's interface, filter and counters
-	Waits       uint64       // calls on it that had to wait in the poller (the rest completed at once)
+	Retrans     uint32        // TCP segments the kernel sent again (tcpi_total_retrans)
+	RTT         time.Duration // TCP's smoothed round-trip time (tcpi_rtt); 0 before any
+	RTTVar      time.Duration // its mean deviation (tcpi_rttvar)
+	Cwnd        uint32        // the congestion window, in segments (tcpi_snd_cwnd)
+	Capture     *CaptureInfo  // a packet socket's interface, filter and counters
+	Waits       uint64        // calls on it that had to wait in the poller (the rest completed at once)
 }
 
 // Snapshot lists every descriptor the process has open, ordered by fd, with
@@ -55,6 +60,7 @@ func (t *Table) Snapshot() []Entry {
 	now := t.now()
 	for i := range entries {
 		e := &entries[i]
+		e.Note = t.note(e.FD)
 		s := ours[e.FD]
 		if s == nil || e.Type != "socket" {
 			continue
@@ -64,7 +70,7 @@ func (t *Table) Snapshot() []Entry {
 			info = &SocketInfo{}
 			e.Socket = info
 		}
-		info.Kind, info.Ours, info.Owner = s.Kind, true, s.Owner
+		info.Kind, info.Ours, info.Owner, info.Host = s.Kind, true, s.Owner, s.netns.Name()
 		info.Opened, info.Age = s.Opened, now.Sub(s.Opened)
 		info.BytesIn, info.BytesOut, info.DgramsIn, info.DgramsOut = s.Counters()
 		info.Timeout = s.Timeout()

@@ -42,7 +42,12 @@ type Socket struct {
 	impair   atomic.Pointer[impairer]
 	describe atomic.Pointer[describer] // a packet socket's CaptureInfo
 	payloads atomic.Pointer[Describer] // renders payloads in the trace
+	netns    *Netns                    // where the socket was made; nil: sockplay's own namespace
 }
+
+// Netns is the network namespace the socket lives in, nil for sockplay's
+// own. A socket accepted from a listener lives where the listener does.
+func (s *Socket) Netns() *Netns { return s.netns }
 
 // SetTimeout bounds every later blocking operation on s; 0 removes the bound.
 func (s *Socket) SetTimeout(d time.Duration) {
@@ -162,7 +167,7 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 	if owner == "" {
 		owner = s.Owner
 	}
-	c, err := s.table.adopt(nfd, s.Kind, owner)
+	c, err := s.table.adopt(nfd, s.Kind, owner, s.netns)
 	if err != nil {
 		unix.Close(nfd)
 		return nil, netip.AddrPort{}, err

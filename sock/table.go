@@ -28,6 +28,7 @@ type Table struct {
 	trace      Tracer                    // SetTracer's; guarded by mu
 	listening  []*listener               // Listen's; guarded by mu
 	now        func() time.Time
+	notes      map[int]string // what sockplay holds other fds for (SetNote)
 }
 
 // closedConn remembers a TCP connection after its fd is gone: the kernel
@@ -37,6 +38,7 @@ type closedConn struct {
 	kind        Kind
 	local, peer netip.AddrPort
 	owner       string
+	netns       *Netns
 	closedAt    time.Time
 	bytesIn     uint64
 	bytesOut    uint64
@@ -93,40 +95,96 @@ func ownerOf(ctx context.Context) string {
 	return o
 }
 
+// A NetnsContext names the network namespace the sockets opened under it
+// are made in: a task of a lab host runs under one.
+type NetnsContext interface {
+	SockNetns() *Netns
+}
+
+// NetnsKey is the context key WithNetns files a namespace under. A
+// NetnsContext answers Value(NetnsKey{}) too, so that the contexts derived
+// from it (a timeout's) open their sockets in the same namespace.
+type NetnsKey struct{}
+
+// WithNetns makes the sockets opened under ctx open inside ns.
+func WithNetns(ctx context.Context, ns *Netns) context.Context {
+	return context.WithValue(ctx, NetnsKey{}, ns)
+}
+
+// NetnsOf is the namespace sockets opened under ctx are made in; nil is
+// sockplay's own.
+func NetnsOf(ctx context.Context) *Netns {
+	if ctx == nil {
+		return nil
+	}
+	if c, ok := ctx.(NetnsContext); ok {
+		return c.SockNetns()
+	}
+	ns, _ := ctx.Value(NetnsKey{}).(*Netns)
+	return ns
+}
+
 // Open creates a socket of the given kind: socket(2) with O_NONBLOCK and
-// O_CLOEXEC, registered with Go's poller.
+// O_CLOEXEC, registered with Go's poller. Under a context that names a
+// network namespace (NetnsOf) the socket is made inside it.
 func (t *Table) Open(ctx context.Context, kind Kind) (*Socket, error) {
+	return t.open(ctx, kind, NetnsOf(ctx))
+}
+
+// OpenIn is Open for a socket inside ns, whatever ctx names.
+func (t *Table) OpenIn(ctx context.Context, kind Kind, ns *Netns) (*Socket, error) {
+	return t.open(ctx, kind, ns)
+}
+
+func (t *Table) open(ctx context.Context, kind Kind, ns *Netns) (*Socket, error) {
 	start := t.traceStart()
 	if kind < TCP || kind > UDP6 {
 		return nil, argError("socket", "unknown socket kind %d", kind)
 	}
-	fd, err := sysSocket(kind.family(), kind.sotype())
+	var args []string // socket(tcp) or, in a lab host, socket(tcp@client)
+	if !start.IsZero() {
+		args = []string{kind.String()}
+		if ns != nil {
+			args[0] += "@" + ns.Name()
+		}
+	}
+	var fd int
+	var err error
+	if ns == nil {
+		fd, err = sysSocket(kind.family(), kind.sotype())
+	} else {
+		err = ns.Do(func() error {
+			var err error
+			fd, err = sysSocket(kind.family(), kind.sotype())
+			return err
+		})
+	}
 	if err != nil {
 		err = wrap("socket", err)
 		if !start.IsZero() {
-			t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: -1, Err: err})
+			t.emit(start, Event{FD: -1, Kind: kind, Host: ns.Name(), Call: "socket", Args: args, Ret: -1, Err: err})
 		}
 		return nil, err
 	}
-	s, err := t.adopt(fd, kind, ownerOf(ctx))
+	s, err := t.adopt(fd, kind, ownerOf(ctx), ns)
 	if err != nil {
 		return nil, err
 	}
 	if !start.IsZero() {
-		t.emit(start, Event{FD: -1, Kind: kind, Call: "socket", Args: []string{kind.String()}, Ret: fd, Owner: s.Owner})
+		t.emit(start, Event{FD: -1, Kind: kind, Host: ns.Name(), Call: "socket", Args: args, Ret: fd, Owner: s.Owner})
 	}
 	return s, nil
 }
 
 // adopt wraps a fresh non-blocking fd and records it in the table.
-func (t *Table) adopt(fd int, kind Kind, owner string) (*Socket, error) {
+func (t *Table) adopt(fd int, kind Kind, owner string, ns *Netns) (*Socket, error) {
 	f := os.NewFile(uintptr(fd), "socket")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, wrap("socket", err)
 	}
-	s := &Socket{FD: fd, Kind: kind, Owner: owner, Opened: t.now(), table: t, file: f, rc: rc}
+	s := &Socket{FD: fd, Kind: kind, Owner: owner, Opened: t.now(), table: t, file: f, rc: rc, netns: ns}
 	s.rd.init(s, false)
 	s.wr.init(s, true)
 	t.mu.Lock()
@@ -192,6 +250,38 @@ func (t *Table) CloseAll() {
 	}
 }
 
+// CloseIn closes the sockets that live in ns (a lab host taken down).
+func (t *Table) CloseIn(ns *Netns) int {
+	n := 0
+	for _, s := range t.Sockets() {
+		if s.netns == ns && ns != nil && s.Close() == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// SetNote says what a descriptor that is not a socket of the table is for
+// (a lab's TAP device, a namespace); the snapshot shows it. "" removes it.
+func (t *Table) SetNote(fd int, note string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if note == "" {
+		delete(t.notes, fd)
+		return
+	}
+	if t.notes == nil {
+		t.notes = map[int]string{}
+	}
+	t.notes[fd] = note
+}
+
+func (t *Table) note(fd int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.notes[fd]
+}
+
 // CloseOwned closes the sockets labelled with owner (a task that ended).
 func (t *Table) CloseOwned(owner string) int {
 	n := 0
@@ -216,7 +306,7 @@ func (t *Table) forget(s *Socket, local, peer netip.AddrPort) bool {
 	delete(t.sockets, s.FD)
 	t.slot(s.FD).Store(nil)
 	if s.Kind.Stream() && peer.IsValid() {
-		t.remember(closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, closedAt: t.now(),
+		t.remember(closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, netns: s.netns, closedAt: t.now(),
 			bytesIn: s.bytesIn.Load(), bytesOut: s.bytesOut.Load()})
 	}
 	return true

@@ -15,6 +15,7 @@ type Event struct {
 	FD    int // -1 for socket(2) itself, whose result is the new fd
 	Kind  Kind
 	Owner string
+	Host  string // the lab host (network namespace) of the socket; "" for sockplay's own
 	Call  string
 	Args  []string       // rendered arguments after the fd
 	Peer  netip.AddrPort // the other end of a recvfrom; of a close, the peer it had
@@ -151,7 +152,7 @@ func (s *Socket) emitData(start time.Time, ev Event, ret int, err error, data []
 	if start.IsZero() || ls == nil {
 		return
 	}
-	ev.FD, ev.Kind, ev.Owner = s.FD, s.Kind, s.Owner
+	ev.FD, ev.Kind, ev.Owner, ev.Host = s.FD, s.Kind, s.Owner, s.netns.Name()
 	ev.Ret, ev.Err = ret, err
 	if err != nil && ret == 0 {
 		ev.Ret = -1
@@ -168,6 +169,8 @@ func (s *Socket) emitData(start time.Time, ev Event, ret int, err error, data []
 // String renders the event the way strace does:
 //
 //	connect(5<TCP>, 127.0.0.1:8080) = -1 ECONNREFUSED (connection refused)
+//
+// A socket in a lab host carries the host's name: 5<TCP@client>.
 func (e Event) String() string {
 	var b strings.Builder
 	b.WriteString(e.Call)
@@ -184,6 +187,10 @@ func (e Event) String() string {
 		b.WriteString(strconv.Itoa(e.FD))
 		b.WriteByte('<')
 		b.WriteString(e.Kind.Label())
+		if e.Host != "" {
+			b.WriteByte('@')
+			b.WriteString(e.Host)
+		}
 		b.WriteByte('>')
 	}
 	writesData := e.Call == "write" || e.Call == "sendto"

@@ -35,3 +35,16 @@ func Path(t testing.TB, name string) string {
 	t.Helper()
 	return Need(t, name)[0]
 }
+
+// Root skips t unless it runs as root (network namespaces, nftables), or
+// fails it when SOCKPLAY_REQUIRE_PEERS=1.
+func Root(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if Required() {
+		t.Fatal("this test needs root (SOCKPLAY_REQUIRE_PEERS=1); run it as root")
+	}
+	t.Skip("needs root (network namespaces); skipping")
+}
