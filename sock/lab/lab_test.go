@@ -1,0 +1,270 @@
+//go:build linux
+
+package lab_test
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sockplay/internal/labtest"
+	"sockplay/internal/leakcheck"
+	"sockplay/internal/testpeer"
+	"sockplay/sock"
+	"sockplay/sock/lab"
+)
+
+// newLab makes a lab that is closed, and checked for leftovers, when the
+// test ends.
+func newLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	before := labtest.Look(t)
+	base := leakcheck.Take()
+	l, err := lab.New()
+	if err != nil {
+		t.Fatalf("lab.New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		before.Check(t, os.Getpid())
+		base.Check(t, 2*time.Second)
+	})
+	return l
+}
+
+func addHost(t *testing.T, l *lab.Lab, name string, router bool) *lab.Host {
+	t.Helper()
+	h, err := l.AddHost(name, router)
+	if err != nil {
+		t.Fatalf("AddHost(%s): %v", name, err)
+	}
+	return h
+}
+
+func addLink(t *testing.T, l *lab.Lab, a, b *lab.Host, o lab.LinkOptions) *lab.Link {
+	t.Helper()
+	k, err := l.AddLink(a, b, o)
+	if err != nil {
+		t.Fatalf("AddLink(%s, %s): %v", a.Name, b.Name, err)
+	}
+	return k
+}
+
+func open(t *testing.T, tab *sock.Table, h *lab.Host) *sock.Socket {
+	t.Helper()
+	s, err := tab.OpenIn(context.Background(), sock.TCP, h.Netns())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetTimeout(10 * time.Second)
+	return s
+}
+
+// chain is client - router - server.
+func chain(t *testing.T, l *lab.Lab) (client, router, server *lab.Host, in, out *lab.Link) {
+	t.Helper()
+	client = addHost(t, l, "client", false)
+	router = addHost(t, l, "router", true)
+	server = addHost(t, l, "server", false)
+	in = addLink(t, l, client, router, lab.LinkOptions{})
+	out = addLink(t, l, router, server, lab.LinkOptions{})
+	return
+}
+
+// run runs a program inside h and returns its output.
+func run(t *testing.T, h *lab.Host, argv ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := h.Start(cmd); err != nil {
+		t.Fatalf("start %v in %s: %v", argv, h.Name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v in %s did not end:\n%s", argv, h.Name, out.String())
+	}
+	return "", nil
+}
+
+func TestAddressesRoutesAndNames(t *testing.T) {
+	l := newLab(t)
+	client, router, server, in, out := chain(t, l)
+	if got := in.A.Addr.String() + " " + in.B.Addr.String(); got != "10.0.1.2/24 10.0.1.1/24" {
+		t.Errorf("client-router addresses %s; want the router's end .1", got)
+	}
+	if got := out.A.Addr.String() + " " + out.B.Addr.String(); got != "10.0.2.1/24 10.0.2.2/24" {
+		t.Errorf("router-server addresses %s", got)
+	}
+	if got := l.Lookup("server"); len(got) != 1 || got[0] != netip.MustParseAddr("10.0.2.2") {
+		t.Errorf("Lookup(server) = %v", got)
+	}
+	if got := l.Lookup("router"); len(got) != 2 {
+		t.Errorf("Lookup(router) = %v, want both its addresses", got)
+	}
+	ip := testpeer.Path(t, "ip")
+	routes, err := run(t, client, ip, "route")
+	if err != nil || !strings.Contains(routes, "default via 10.0.1.1 dev eth0") {
+		t.Errorf("client's routes:\n%s%v", routes, err)
+	}
+	routes, _ = run(t, router, ip, "route")
+	if strings.Contains(routes, "default") || !strings.Contains(routes, "10.0.2.0/24 dev eth1") {
+		t.Errorf("router's routes:\n%s", routes)
+	}
+	// Programs see the lab's names and the host's own devices and name.
+	hosts, _ := run(t, client, "getent", "hosts", "server")
+	if !strings.HasPrefix(hosts, "10.0.2.2") {
+		t.Errorf("getent hosts server in the client: %q", hosts)
+	}
+	name, _ := run(t, server, "hostname")
+	if strings.TrimSpace(name) != "server" {
+		t.Errorf("hostname in the server: %q", name)
+	}
+	links, _ := run(t, router, ip, "-o", "link")
+	if !regexp.MustCompile(`eth0: .*UP`).MatchString(links) || !strings.Contains(links, "eth1:") || strings.Contains(links, "ifb0") {
+		t.Errorf("ip link in the router:\n%s", links)
+	}
+	if got, _ := os.Readlink("/proc/self/ns/net"); got == "" {
+		t.Error("no namespace of our own?")
+	}
+	// The name of each namespace is there for ip netns exec.
+	if out, err := exec.Command(ip, "netns", "exec", server.NetnsName(), ip, "-o", "addr").CombinedOutput(); err != nil || !strings.Contains(string(out), "10.0.2.2/24") {
+		t.Errorf("ip netns exec %s ip addr: %v\n%s", server.NetnsName(), err, out)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	l := newLab(t)
+	a := addHost(t, l, "a", false)
+	b := addHost(t, l, "b", false)
+	for _, name := range []string{"", "A", "1x", "a b", "x-", strings.Repeat("x", 32)} {
+		if _, err := l.AddHost(name, false); sock.Code(err) != "EINVAL" {
+			t.Errorf("AddHost(%q): %v, want EINVAL", name, err)
+		}
+	}
+	if _, err := l.AddHost("a", false); sock.Code(err) != "EEXIST" {
+		t.Errorf("a second host a: %v", err)
+	}
+	if _, err := l.AddLink(a, a, lab.LinkOptions{}); sock.Code(err) != "EINVAL" {
+		t.Errorf("a link to itself: %v", err)
+	}
+	p := netip.MustParsePrefix
+	for _, o := range []lab.LinkOptions{
+		{AddrA: p("10.9.0.1/24")},
+		{AddrA: p("10.9.0.1/24"), AddrB: p("10.9.1.2/24")},
+		{AddrA: p("10.9.0.1/24"), AddrB: p("10.9.0.1/24")},
+		{AddrA: p("10.9.0.0/24"), AddrB: p("10.9.0.1/24")},
+		{AddrA: p("fd00::1/64"), AddrB: p("fd00::2/64")},
+	} {
+		if _, err := l.AddLink(a, b, o); sock.Code(err) != "EINVAL" {
+			t.Errorf("AddLink(%v): %v, want EINVAL", o, err)
+		}
+	}
+	k := addLink(t, l, a, b, lab.LinkOptions{AddrA: p("192.168.7.1/30"), AddrB: p("192.168.7.2/30")})
+	if _, err := l.AddLink(a, b, lab.LinkOptions{AddrA: p("192.168.7.1/24"), AddrB: p("192.168.7.9/24")}); sock.Code(err) != "EINVAL" {
+		t.Errorf("an overlapping subnet: %v", err)
+	}
+	for _, s := range []lab.Shape{{Loss: 1.5}, {Loss: -0.1}, {Duplicate: 2}, {Delay: -time.Second}, {Reorder: 0.1}, {Rate: 10}} {
+		if err := k.SetShape(nil, s); sock.Code(err) != "EINVAL" {
+			t.Errorf("SetShape(%+v): %v, want EINVAL", s, err)
+		}
+	}
+	c := addHost(t, l, "c", false)
+	if err := k.SetShape(c, lab.Shape{}); sock.Code(err) != "EINVAL" {
+		t.Errorf("SetShape from a host not on the link: %v", err)
+	}
+}
+
+// A delay D each way across the router: ping's round trip and TCP's
+// smoothed RTT both see about 2D.
+func TestDelayShowsInPingAndTCP(t *testing.T) {
+	l := newLab(t)
+	client, _, server, _, out := chain(t, l)
+	const d = 20 * time.Millisecond
+	if err := out.SetShape(nil, lab.Shape{Delay: d}); err != nil {
+		t.Fatal(err)
+	}
+	ping, err := run(t, client, testpeer.Path(t, "ping"), "-n", "-c", "3", "-i", "0.2", "server")
+	if err != nil {
+		t.Fatalf("ping: %v\n%s", err, ping)
+	}
+	m := regexp.MustCompile(`= ([\d.]+)/([\d.]+)/([\d.]+)/`).FindStringSubmatch(ping)
+	if m == nil {
+		t.Fatalf("no rtt line:\n%s", ping)
+	}
+	t.Logf("ping across %v each way: rtt min/avg/max %s/%s/%s ms", d, m[1], m[2], m[3])
+	if min, _ := strconv.ParseFloat(m[1], 64); min < 2*float64(d.Milliseconds()) || min > 2*float64(d.Milliseconds())+30 {
+		t.Errorf("ping min rtt %.1f ms across a %v link each way; want about %v\n%s", min, d, 2*d, ping)
+	}
+
+	tab := sock.NewTable()
+	defer tab.CloseAll()
+	ctx := context.Background()
+	ls := open(t, tab, server)
+	if err := ls.Bind(netip.MustParseAddrPort("0.0.0.0:7000")); err != nil {
+		t.Fatal(err)
+	}
+	ls.Listen(8)
+	c := open(t, tab, client)
+	if err := c.Connect(ctx, netip.MustParseAddrPort("10.0.2.2:7000")); err != nil {
+		t.Fatal(err)
+	}
+	a, peer, err := ls.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer.Addr() != netip.MustParseAddr("10.0.1.2") {
+		t.Errorf("the server sees %v; want the client's own address (no NAT)", peer)
+	}
+	if a.Netns() != server.Netns() || c.Info().Host != "client" || a.Info().Host != "server" {
+		t.Errorf("hosts: accepted socket in %q, client's in %q", a.Info().Host, c.Info().Host)
+	}
+	for range 5 { // a few round trips for the estimate to settle
+		c.Write(ctx, []byte("ping"))
+		buf := make([]byte, 4)
+		a.Read(ctx, buf)
+		a.Write(ctx, buf)
+		c.Read(ctx, buf)
+	}
+	rtt := c.Info().RTT
+	t.Logf("TCP_INFO rtt across %v each way: %v", d, rtt)
+	if rtt < 2*d || rtt > 2*d+30*time.Millisecond {
+		t.Errorf("TCP_INFO rtt %v across a %v link each way; want about %v", rtt, d, 2*d)
+	}
+	a.Close()
+}
+
+// Close called twice at once: the second returns when the lab is gone,
+// not when the first began (a killed task and the end of the script race
+// so).
+func TestCloseTwiceAtOnce(t *testing.T) {
+	l := newLab(t)
+	a := addHost(t, l, "a", false)
+	addLink(t, l, a, addHost(t, l, "b", false), lab.LinkOptions{})
+	path := "/run/netns/" + a.NetnsName()
+	first := make(chan error)
+	go func() { first <- l.Close() }()
+	for !l.Closed() {
+		time.Sleep(time.Millisecond)
+	}
+	l.Close()
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("%s is still there when the second Close returned", path)
+	}
+	<-first
+}
