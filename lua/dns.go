@@ -8,6 +8,7 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
+	"sockplay/sock"
 	"sockplay/sock/dns"
 )
 
@@ -44,6 +45,15 @@ func openDNS(h *Host) {
 // every binding that takes a host name. Its questions go out on the task's
 // own sockets, and a cancelled task raises.
 func (h *Host) lookup(L *glua.LState, host string, fam dns.Family) ([]netip.Addr, error) {
+	return h.lookupIn(L, h.taskNetns(L), host, fam)
+}
+
+// lookupIn is lookup for a socket in namespace ns: in a lab host, the
+// lab's names come first, as its hosts file does for programs there.
+func (h *Host) lookupIn(L *glua.LState, ns *sock.Netns, host string, fam dns.Family) ([]netip.Addr, error) {
+	if addrs, ok := h.labLookup(ns, host, fam); ok {
+		return addrs, nil
+	}
 	var addrs []netip.Addr
 	var err error
 	if h.res != nil { // the host's own resolver, which does not park

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	glua "github.com/yuin/gopher-lua"
 
@@ -115,6 +116,9 @@ func socketInfoTable(L *glua.LState, fd int, s *sock.SocketInfo) *glua.LTable {
 	t.RawSetString("dgrams_in", glua.LNumber(s.DgramsIn))
 	t.RawSetString("dgrams_out", glua.LNumber(s.DgramsOut))
 	t.RawSetString("owner", glua.LString(s.Owner))
+	if s.Host != "" {
+		t.RawSetString("host", glua.LString(s.Host))
+	}
 	t.RawSetString("age", glua.LNumber(s.Age.Seconds()))
 	t.RawSetString("ours", glua.LBool(s.Ours))
 	if s.Ours {
@@ -122,6 +126,9 @@ func socketInfoTable(L *glua.LState, fd int, s *sock.SocketInfo) *glua.LTable {
 	}
 	if s.Kind.Stream() {
 		t.RawSetString("retrans", glua.LNumber(s.Retrans))
+		t.RawSetString("rtt", glua.LNumber(s.RTT.Seconds()))
+		t.RawSetString("rttvar", glua.LNumber(s.RTTVar.Seconds()))
+		t.RawSetString("cwnd", glua.LNumber(s.Cwnd))
 	}
 	if s.Impair != "" {
 		t.RawSetString("impair", glua.LString(s.Impair))
@@ -198,8 +205,13 @@ func (h *Host) FdRows(all bool) [][]string {
 	return fdRows(h.table.Snapshot(), all, names)
 }
 
-// FdColumns names FdRows's columns, in order.
+// FdColumns names FdRows's columns, in order. When a socket lives in a
+// lab host, a HOST column comes before LOCAL: the same address can be
+// two hosts' own.
 var FdColumns = []string{"FD", "KIND", "STATE", "RECV-Q", "SEND-Q", "LOCAL", "PEER", "IN/OUT", "OWNER", "AGE"}
+
+// hostColumn is where the HOST column goes.
+const hostColumn = 5
 
 // RenderFds renders a snapshot as an aligned table in the spirit of ss:
 //
@@ -217,14 +229,26 @@ func RenderFds(entries []sock.Entry, all bool, names map[int]string) string {
 }
 
 func fdRows(entries []sock.Entry, all bool, names map[int]string) [][]string {
-	rows := [][]string{append([]string(nil), FdColumns...)}
+	hosts := false
+	for _, e := range entries {
+		if e.Socket != nil && e.Socket.Host != "" && (all || e.Socket.Ours) {
+			hosts = true
+		}
+	}
+	row := func(cells []string, host string) []string {
+		if !hosts {
+			return cells
+		}
+		return append(cells[:hostColumn:hostColumn], append([]string{host}, cells[hostColumn:]...)...)
+	}
+	rows := [][]string{row(append([]string(nil), FdColumns...), "HOST")}
 	for _, e := range entries {
 		s := e.Socket
 		if s == nil || (!s.Ours && e.Type == "socket" && s.Kind == 0) {
 			if !all {
 				continue
 			}
-			rows = append(rows, []string{strconv.Itoa(e.FD), e.Type, "-", "", "", e.Target, "", "", describeOther(e), ""})
+			rows = append(rows, row([]string{strconv.Itoa(e.FD), e.Type, "-", "", "", e.Target, "", "", describeOther(e), ""}, ""))
 			continue
 		}
 		if !all && !s.Ours {
@@ -246,13 +270,16 @@ func fdRows(entries []sock.Entry, all bool, names map[int]string) [][]string {
 		if s.Impair != "" {
 			state += " (impaired)"
 		}
-		rows = append(rows, []string{fd, s.Kind.String(), state, strconv.Itoa(s.RecvQ), strconv.Itoa(s.SendQ),
-			addrOrStar(s.Local), addrOrStar(s.Peer), io, owner, age(s.Age)})
+		rows = append(rows, row([]string{fd, s.Kind.String(), state, strconv.Itoa(s.RecvQ), strconv.Itoa(s.SendQ),
+			addrOrStar(s.Local), addrOrStar(s.Peer), io, owner, age(s.Age)}, orDash(s.Host)))
 	}
 	return rows
 }
 
 func describeOther(e sock.Entry) string {
+	if e.Note != "" {
+		return e.Note
+	}
 	switch e.FD {
 	case 0:
 		return "stdin"
@@ -304,7 +331,7 @@ func alignRows(rows [][]string) string {
 	width := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, c := range r {
-			width[i] = max(width[i], len(c))
+			width[i] = max(width[i], utf8.RuneCountInString(c))
 		}
 	}
 	var b strings.Builder
@@ -313,7 +340,7 @@ func alignRows(rows [][]string) string {
 		for i, c := range r {
 			line.WriteString(c)
 			if i < len(r)-1 {
-				line.WriteString(strings.Repeat(" ", width[i]-len(c)+2))
+				line.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)+2))
 			}
 		}
 		b.WriteString(strings.TrimRight(line.String(), " "))
@@ -328,8 +355,15 @@ func RenderChain(e sock.Entry) string {
 	fmt.Fprintf(&b, "fd %d  (this process's descriptor table)\n", e.FD)
 	fmt.Fprintf(&b, "  -> open file description: flags %s, offset %d\n", orDash(e.Flags), e.Pos)
 	fmt.Fprintf(&b, "  -> inode %d: %s\n", e.Inode, e.Target)
+	if e.Note != "" {
+		fmt.Fprintf(&b, "     (%s)\n", e.Note)
+	}
 	if s := e.Socket; s != nil && s.Kind != 0 {
-		fmt.Fprintf(&b, "  -> kernel socket: %s %s, local %s, peer %s\n", s.Kind, s.State, addrOrStar(s.Local), addrOrStar(s.Peer))
+		where := ""
+		if s.Host != "" {
+			where = " in lab host " + s.Host
+		}
+		fmt.Fprintf(&b, "  -> kernel socket%s: %s %s, local %s, peer %s\n", where, s.Kind, s.State, addrOrStar(s.Local), addrOrStar(s.Peer))
 		fmt.Fprintf(&b, "     Recv-Q %d, Send-Q %d", s.RecvQ, s.SendQ)
 		if s.State == "LISTEN" {
 			b.WriteString("  (accept queue, backlog)")

@@ -79,6 +79,7 @@ type Host struct {
 	failed      atomic.Bool // an uncaught error ended some task
 	closed      atomic.Bool
 	namespaces  []*sock.Netns // made by sock.netns(), released at Close
+	labs        labs          // made by lab.new(), taken down at Close
 }
 
 // New builds a host with the standard libraries and sockplay's modules.
@@ -315,6 +316,7 @@ func (h *Host) Close() {
 	}
 	h.table.SetTracer(nil)
 	h.table.CloseAll()
+	h.closeLabs()
 	for _, ns := range h.namespaces {
 		ns.Close()
 	}

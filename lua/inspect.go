@@ -79,6 +79,8 @@ func (h *Host) fieldsOf(v glua.LValue, methodsOnly bool) []string {
 			if !methodsOnly {
 				out = append(out, "id", "name", "state", "waiting")
 			}
+		default:
+			out = append(out, h.labFields(v, methodsOnly)...)
 		}
 	case glua.LString:
 		if methodsOnly {

@@ -29,6 +29,7 @@ func allModules() []module {
 		{name: "time", doc: "clocks for timing: time.now(), time.monotonic()", open: openTime},
 		{name: "fs", doc: "files: stat, lstat, realpath, list, read, write", open: openFs},
 		{name: "proc", doc: "processes: proc.run a program with stdin, env and a time limit", open: openProc},
+		{name: "lab", doc: "a lab of hosts: network namespaces joined by links with delay and loss, routers, NAT (root)", open: openLab},
 		{name: "trace", doc: "trace(true | false | fn): every socket call as an strace-style line", open: openTrace},
 		{name: "help", doc: "help(), help(fn), help(\"module\")", open: openHelp},
 	}

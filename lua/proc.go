@@ -56,44 +56,48 @@ type runSpec struct {
 	timeout   time.Duration
 	dir       string
 	maxOutput int
+	// start starts the program; nil is cmd.Start (a lab host starts it
+	// inside its namespaces).
+	start func(cmd *exec.Cmd) error
 }
 
-func checkRunSpec(L *glua.LState) runSpec {
-	t := L.CheckTable(1)
+// checkRunSpec reads the table of proc.run's options at argument arg.
+func checkRunSpec(L *glua.LState, arg int) runSpec {
+	t := L.CheckTable(arg)
 	spec := runSpec{maxOutput: defaultMaxOutput}
 	t.ForEach(func(k, v glua.LValue) {
 		key, ok := k.(glua.LString)
 		if !ok {
-			L.ArgError(1, fmt.Sprintf("unexpected %s key (fields: argv, env, stdin, timeout, dir, max_output)", k.Type()))
+			L.ArgError(arg, fmt.Sprintf("unexpected %s key (fields: argv, env, stdin, timeout, dir, max_output)", k.Type()))
 		}
 		switch key {
 		case "argv":
 			list, ok := v.(*glua.LTable)
 			if !ok {
-				L.ArgError(1, "field \"argv\": table expected, got "+v.Type().String())
+				L.ArgError(arg, "field \"argv\": table expected, got "+v.Type().String())
 			}
 			for i := 1; i <= list.Len(); i++ {
 				s, ok := list.RawGetInt(i).(glua.LString)
 				if !ok {
-					L.ArgError(1, fmt.Sprintf("argv[%d]: string expected, got %s", i, list.RawGetInt(i).Type()))
+					L.ArgError(arg, fmt.Sprintf("argv[%d]: string expected, got %s", i, list.RawGetInt(i).Type()))
 				}
 				spec.argv = append(spec.argv, string(s))
 			}
 		case "env":
 			env, ok := v.(*glua.LTable)
 			if !ok {
-				L.ArgError(1, "field \"env\": table expected, got "+v.Type().String())
+				L.ArgError(arg, "field \"env\": table expected, got "+v.Type().String())
 			}
 			spec.env = []string{}
 			env.ForEach(func(name, value glua.LValue) {
 				n, ok := name.(glua.LString)
 				if !ok || n == "" || strings.ContainsAny(string(n), "=\x00") {
-					L.ArgError(1, fmt.Sprintf("env: bad variable name %q", name.String()))
+					L.ArgError(arg, fmt.Sprintf("env: bad variable name %q", name.String()))
 				}
 				switch value.(type) {
 				case glua.LString, glua.LNumber:
 				default:
-					L.ArgError(1, fmt.Sprintf("env.%s: string expected, got %s", n, value.Type()))
+					L.ArgError(arg, fmt.Sprintf("env.%s: string expected, got %s", n, value.Type()))
 				}
 				spec.env = append(spec.env, string(n)+"="+value.String())
 			})
@@ -101,33 +105,33 @@ func checkRunSpec(L *glua.LState) runSpec {
 		case "stdin":
 			s, ok := v.(glua.LString)
 			if !ok {
-				L.ArgError(1, "field \"stdin\": string expected, got "+v.Type().String())
+				L.ArgError(arg, "field \"stdin\": string expected, got "+v.Type().String())
 			}
 			spec.stdin, spec.hasStdin = string(s), true
 		case "timeout":
 			n, ok := v.(glua.LNumber)
 			if !ok || n < 0 {
-				L.ArgError(1, "field \"timeout\": a number of seconds >= 0 expected")
+				L.ArgError(arg, "field \"timeout\": a number of seconds >= 0 expected")
 			}
 			spec.timeout = time.Duration(float64(n) * float64(time.Second))
 		case "dir":
 			s, ok := v.(glua.LString)
 			if !ok {
-				L.ArgError(1, "field \"dir\": string expected, got "+v.Type().String())
+				L.ArgError(arg, "field \"dir\": string expected, got "+v.Type().String())
 			}
 			spec.dir = string(s)
 		case "max_output":
 			n, ok := v.(glua.LNumber)
 			if !ok || n < 0 {
-				L.ArgError(1, "field \"max_output\": a number of bytes >= 0 expected")
+				L.ArgError(arg, "field \"max_output\": a number of bytes >= 0 expected")
 			}
 			spec.maxOutput = int(n)
 		default:
-			L.ArgError(1, fmt.Sprintf("unknown field %q (fields: argv, env, stdin, timeout, dir, max_output)", string(key)))
+			L.ArgError(arg, fmt.Sprintf("unknown field %q (fields: argv, env, stdin, timeout, dir, max_output)", string(key)))
 		}
 	})
 	if len(spec.argv) == 0 {
-		L.ArgError(1, "argv must name a program")
+		L.ArgError(arg, "argv must name a program")
 	}
 	return spec
 }
@@ -175,7 +179,15 @@ func runProgram(ctx context.Context, spec runSpec) (*runResult, error) {
 	cmd.WaitDelay = waitDelay
 	becomeSubreaper()
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	startCmd := spec.start
+	if startCmd == nil {
+		startCmd = (*exec.Cmd).Start
+	}
+	if err := startCmd(cmd); err != nil {
+		var se *sock.Error
+		if errors.As(err, &se) {
+			return nil, err
+		}
 		return nil, startError(spec.argv[0], err)
 	}
 	r.pid = cmd.Process.Pid
@@ -308,7 +320,12 @@ func startError(prog string, err error) error {
 }
 
 func (h *Host) procRun(L *glua.LState) int {
-	spec := checkRunSpec(L)
+	return h.runAndPush(L, checkRunSpec(L, 1))
+}
+
+// runAndPush runs spec's program under the calling task and pushes
+// proc.run's result table.
+func (h *Host) runAndPush(L *glua.LState, spec runSpec) int {
 	var r *runResult
 	var err error
 	h.blocking(L, "run "+spec.argv[0], func(ctx context.Context) {

@@ -108,7 +108,7 @@ func (h *Host) sockFuncs() []fn {
 		{"getsockname", h.sockGetsockname, "sock.getsockname(fd) -> host, port | nil, msg, code  -- the local address"},
 		{"getpeername", h.sockGetpeername, "sock.getpeername(fd) -> host, port | nil, msg, code  -- the peer's address (ENOTCONN when not connected)"},
 		{"setopt", h.sockSetopt, "sock.setopt(fd, name, value) -> true | nil, msg, code  -- set a socket option; sock.options() lists them"},
-		{"getopt", h.sockGetopt, "sock.getopt(fd, name) -> value | nil, msg, code  -- read a socket option"},
+		{"getopt", h.sockGetopt, "sock.getopt(fd, name) -> value | nil, msg, code  -- read a socket option; \"original_dst\" returns host, port: where a NAT-redirected connection was going"},
 		{"settimeout", h.sockSettimeout, "sock.settimeout(fd, seconds | nil) -> true  -- bound every later blocking call on fd; nil waits for ever"},
 		{"poll", h.sockPoll, "sock.poll(fds, events [, timeout]) -> readable, writable  -- which fds are ready; events \"r\", \"w\" or \"rw\"; no 1024-fd limit"},
 		{"impair", h.sockImpair, "sock.impair(fd, {loss=, duplicate=, reorder=, delay=, jitter=, seed=} | nil) -> true  -- drop, duplicate, reorder and delay this UDP socket's outgoing datagrams"},
@@ -196,9 +196,10 @@ func checkPort(L *glua.LState, n int) int {
 	return p
 }
 
-// resolve turns host into the addresses to try for a socket of kind k. A
-// numeric address needs no lookup; a name blocks (other tasks run).
-func (h *Host) resolve(L *glua.LState, k sock.Kind, host string, port int) ([]netip.AddrPort, error) {
+// resolve turns host into the addresses to try for a socket of kind k
+// that lives in ns (a lab host's names resolve there). A numeric address
+// needs no lookup; a name blocks (other tasks run).
+func (h *Host) resolve(L *glua.LState, ns *sock.Netns, k sock.Kind, host string, port int) ([]netip.AddrPort, error) {
 	if ap, err := sock.ParseAddr(host, port); err == nil {
 		return []netip.AddrPort{ap}, nil
 	}
@@ -209,7 +210,7 @@ func (h *Host) resolve(L *glua.LState, k sock.Kind, host string, port int) ([]ne
 	if k.IPv6() {
 		fam = dns.IPv6
 	}
-	addrs, err := h.lookup(L, host, fam)
+	addrs, err := h.lookupIn(L, ns, host, fam)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +264,7 @@ func (h *Host) sockBind(L *glua.LState) int {
 	if err != nil {
 		return pushFail(L, err)
 	}
-	addrs, err := h.resolve(L, s.Kind, host, port)
+	addrs, err := h.resolve(L, s.Netns(), s.Kind, host, port)
 	if err == nil {
 		err = s.Bind(addrs[0])
 	}
@@ -331,7 +332,7 @@ func (h *Host) checkCancelled(L *glua.LState, err error) {
 }
 
 func (h *Host) connect(L *glua.LState, s *sock.Socket, host string, port int) error {
-	addrs, err := h.resolve(L, s.Kind, host, port)
+	addrs, err := h.resolve(L, s.Netns(), s.Kind, host, port)
 	if err != nil {
 		h.checkCancelled(L, err)
 		return err
@@ -635,7 +636,7 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 	}
 	to, ok := h.peers.lookup(host, port)
 	if !ok {
-		addrs, err := h.resolve(L, s.Kind, host, port)
+		addrs, err := h.resolve(L, s.Netns(), s.Kind, host, port)
 		if err != nil {
 			h.checkCancelled(L, err)
 			return pushFail(L, err)
@@ -754,6 +755,9 @@ func checkOption(L *glua.LState, n int) string {
 func (h *Host) sockSetopt(L *glua.LState) int {
 	s, err := h.checkSock(L, 1)
 	name := checkOption(L, 2)
+	if sock.OptionIsAddr(name) {
+		L.ArgError(2, name+" is read-only")
+	}
 	var v int
 	switch val := L.Get(3).(type) {
 	case glua.LBool:
@@ -778,6 +782,10 @@ func (h *Host) sockGetopt(L *glua.LState) int {
 	name := checkOption(L, 2)
 	if err != nil {
 		return pushFail(L, err)
+	}
+	if sock.OptionIsAddr(name) {
+		ap, err := s.OriginalDst()
+		return pushAddr(L, ap, err)
 	}
 	v, err := s.Option(name)
 	if err != nil {
@@ -1020,7 +1028,7 @@ func (h *Host) openBound(L *glua.LState, v4, v6 sock.Kind, host string, port int
 	if strings.Contains(host, ":") {
 		kind = v6
 	}
-	addrs, err := h.resolve(L, kind, host, port)
+	addrs, err := h.resolve(L, h.taskNetns(L), kind, host, port)
 	if err != nil {
 		return pushFail(L, err)
 	}
@@ -1054,7 +1062,7 @@ func (h *Host) sockDialTCP(L *glua.LState) int {
 	}
 	// Resolve first, as a C program does with getaddrinfo: the trace shows
 	// the questions to the resolver before the socket that connects.
-	addrs, err := h.resolve(L, kind, host, port)
+	addrs, err := h.resolve(L, h.taskNetns(L), kind, host, port)
 	if err != nil {
 		return pushFail(L, err)
 	}

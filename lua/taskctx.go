@@ -28,6 +28,10 @@ type taskContext struct {
 	done  chan struct{}
 	ended atomic.Bool // done is closed
 	owner string      // the OWNER of sockets opened under it; set before the task runs
+	// Where sockets opened under it are made: a lab host's namespace, nil
+	// for sockplay's own. Atomic: host:call switches it while contexts
+	// derived from this one may be read elsewhere.
+	netns atomic.Pointer[sock.Netns]
 
 	// The socket call being made: written by the task's own thread,
 	// holding the interpreter lock, and read by it in Park and Unpark.
@@ -55,7 +59,17 @@ func (c *taskContext) init(h *Host, t *Task) {
 
 func (c *taskContext) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (c *taskContext) Done() <-chan struct{}       { return c.done }
-func (c *taskContext) Value(key any) any           { return nil }
+
+// Value answers only sock.NetnsKey, for the contexts derived from c (a
+// timeout's): their sockets open in the task's host too.
+func (c *taskContext) Value(key any) any {
+	if _, ok := key.(sock.NetnsKey); ok {
+		if ns := c.netns.Load(); ns != nil {
+			return ns
+		}
+	}
+	return nil
+}
 
 func (c *taskContext) Err() error {
 	c.mu.Lock()
@@ -73,6 +87,9 @@ func (c *taskContext) Cause() error {
 
 // SockOwner labels the sockets opened or accepted under c.
 func (c *taskContext) SockOwner() string { return c.owner }
+
+// SockNetns is where the sockets opened under c are made (sock.NetnsContext).
+func (c *taskContext) SockNetns() *sock.Netns { return c.netns.Load() }
 
 // AfterFunc lets contexts derived from c (a DNS query's timeout, a
 // process's context) hear of its cancellation without a goroutine each:

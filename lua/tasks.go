@@ -220,6 +220,24 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 	return t
 }
 
+// startTaskIn is startTask for a background task whose sockets open in
+// ns (a lab host's namespace; nil: sockplay's own).
+func (h *Host) startTaskIn(ns *sock.Netns, fn *glua.LFunction, args []glua.LValue, name string) *Task {
+	t := h.newTask(h.ctx, name)
+	t.ctx.netns.Store(ns)
+	go h.runTask(t, fn, args, false)
+	return t
+}
+
+// taskNetns is the namespace the task running L opens its sockets in: a
+// task spawns its helpers where it runs itself.
+func (h *Host) taskNetns(L *glua.LState) *sock.Netns {
+	if t := h.taskOf(L); t != nil {
+		return t.ctx.netns.Load()
+	}
+	return nil
+}
+
 // newTask makes and registers a task that runTask will run. The caller
 // holds the interpreter lock.
 func (h *Host) newTask(parent context.Context, name string) *Task {
@@ -367,7 +385,7 @@ func (h *Host) luaSpawn(L *glua.LState) int {
 		args = append(args, L.Get(i))
 	}
 	name := functionName(fn)
-	t := h.startTask(h.ctx, fn, args, name, false)
+	t := h.startTaskIn(h.taskNetns(L), fn, args, name)
 	L.Push(h.taskValue(L, t))
 	return 1
 }
@@ -376,29 +394,34 @@ func (h *Host) luaSpawn(L *glua.LState) int {
 // before the task runs, so every socket it opens or accepts carries it,
 // and a proxy can say which client a backend connection serves.
 func (h *Host) spawnNamed(L *glua.LState, spec *glua.LTable) int {
+	L.Push(h.taskValue(L, h.spawnSpec(L, 1, spec, h.taskNetns(L))))
+	return 1
+}
+
+// spawnSpec starts the task a spawn{fn, args..., name = "label"} table at
+// argument arg describes, its sockets opening in ns.
+func (h *Host) spawnSpec(L *glua.LState, arg int, spec *glua.LTable, ns *sock.Netns) *Task {
 	fn, ok := spec.RawGetInt(1).(*glua.LFunction)
 	if !ok {
-		L.ArgError(1, "spawn{fn, ...}: function expected as the first element, got "+spec.RawGetInt(1).Type().String())
+		L.ArgError(arg, "spawn{fn, ...}: function expected as the first element, got "+spec.RawGetInt(1).Type().String())
 	}
 	name := functionName(fn)
 	switch v := spec.RawGetString("name").(type) {
 	case glua.LString:
 		if v == "" || strings.ContainsAny(string(v), "\r\n") {
-			L.ArgError(1, "spawn{name = ...}: want a one-line, non-empty name")
+			L.ArgError(arg, "spawn{name = ...}: want a one-line, non-empty name")
 		}
 		name = string(v)
 	case *glua.LNilType:
 	default:
-		L.ArgError(1, "spawn{name = ...}: string expected, got "+v.Type().String())
+		L.ArgError(arg, "spawn{name = ...}: string expected, got "+v.Type().String())
 	}
 	n := spec.MaxN()
 	args := make([]glua.LValue, 0, max(n-1, 0))
 	for i := 2; i <= n; i++ {
 		args = append(args, spec.RawGetInt(i))
 	}
-	t := h.startTask(h.ctx, fn, args, name, false)
-	L.Push(h.taskValue(L, t))
-	return 1
+	return h.startTaskIn(ns, fn, args, name)
 }
 
 // functionName is a task's default name: where its function was defined.

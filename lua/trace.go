@@ -128,6 +128,9 @@ func eventTable(L *glua.LState, e sock.Event) *glua.LTable {
 		t.RawSetString("note", glua.LString(e.Note))
 	}
 	t.RawSetString("owner", glua.LString(e.Owner))
+	if e.Host != "" {
+		t.RawSetString("host", glua.LString(e.Host))
+	}
 	t.RawSetString("line", glua.LString(e.String()))
 	return t
 }

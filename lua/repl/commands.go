@@ -32,6 +32,7 @@ func init() {
 		{".watch", "[all]", "the descriptor table redrawn twice a second, changes highlighted, until a key is pressed", (*REPL).cmdWatch},
 		{".trace", "on | off | hex", "print every socket call strace-style (hex: with payload dumps)", (*REPL).cmdTrace},
 		{".tasks", "", "the background tasks and what they wait on", (*REPL).cmdTasks},
+		{".lab", "", "the lab's topology: hosts with their devices, routes and NAT; links with their shaping and counters", (*REPL).cmdLab},
 		{".kill", "N", "end task N: what it waits on wakes and it stops", (*REPL).cmdKill},
 		{".load", "FILE", "run a Lua file here; its globals stay", (*REPL).cmdLoad},
 		{".exit", "", "leave, closing every fd (Ctrl-D does the same)", (*REPL).cmdExit},
@@ -60,7 +61,7 @@ func (r *REPL) command(ctx context.Context, line string) {
 func (r *REPL) usage(name string) {
 	for _, c := range commands {
 		if c.name == name {
-			fmt.Fprintf(r.errw, "usage: %s %s\n", c.name, c.args)
+			fmt.Fprintf(r.errw, "usage: %s\n", strings.TrimSpace(c.name+" "+c.args))
 		}
 	}
 	r.failed = true
@@ -93,6 +94,14 @@ func (r *REPL) cmdFds(ctx context.Context, arg string) {
 		return
 	}
 	fmt.Fprint(r.out, renderTable(r.h.FdRows(all), "(no sockets open)"))
+}
+
+func (r *REPL) cmdLab(ctx context.Context, arg string) {
+	if arg != "" {
+		r.usage(".lab")
+		return
+	}
+	fmt.Fprint(r.out, r.h.LabText())
 }
 
 func renderTable(rows [][]string, empty string) string {

@@ -66,16 +66,25 @@ func (r *REPL) cmdWatch(ctx context.Context, arg string) {
 }
 
 // rowKey identifies a row across frames: its fd, or for a connection
-// closed with no fd left (TIME_WAIT ...), its addresses.
-func rowKey(row []string) string {
-	if len(row) > 6 && row[0] == "-" {
-		return "closed " + row[5] + " " + row[6]
+// closed with no fd left (TIME_WAIT ...), its host and addresses: the
+// cells from first (HOST, or LOCAL without one) to PEER.
+func rowKey(row []string, first, peer int) string {
+	if row[0] == "-" && first >= 0 && peer < len(row) {
+		return "closed " + strings.Join(row[first:peer+1], " ")
 	}
 	return "fd " + row[0]
 }
 
-// ageColumn changes every frame; highlighting it would say nothing.
-const ageColumn = 9
+// column finds a column by its header; the table has a HOST column only
+// when some socket lives in a lab host.
+func column(header []string, name string) int {
+	for i, c := range header {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
 
 // renderWatchFrame draws one frame: a title line and the aligned table, no
 // line wider than width, no more lines than height. Cells that differ from
@@ -96,6 +105,11 @@ func renderWatchFrame(rows [][]string, prev map[string][]string, mark bool, widt
 		b.WriteString("(no sockets open)\n")
 		return b.String(), keys
 	}
+	// AGE changes every frame; highlighting it would say nothing.
+	ageColumn, first, peer := column(rows[0], "AGE"), column(rows[0], "LOCAL"), column(rows[0], "PEER")
+	if h := column(rows[0], "HOST"); h >= 0 {
+		first = h
+	}
 	widths := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, c := range row {
@@ -109,7 +123,7 @@ func renderWatchFrame(rows [][]string, prev map[string][]string, mark bool, widt
 	for n, row := range shown {
 		var changed []bool
 		if n > 0 {
-			key := rowKey(row)
+			key := rowKey(row, first, peer)
 			keys[key] = row
 			old, seen := prev[key]
 			changed = make([]bool, len(row))
@@ -121,7 +135,7 @@ func renderWatchFrame(rows [][]string, prev map[string][]string, mark bool, widt
 		b.WriteByte('\n')
 	}
 	for _, row := range rows[len(shown):] {
-		keys[rowKey(row)] = row
+		keys[rowKey(row, first, peer)] = row
 	}
 	if len(shown) < len(rows) {
 		b.WriteString(clip(fmt.Sprintf("... %d more rows (a bigger window shows them)", len(rows)-len(shown)), width-1) + "\n")

@@ -242,6 +242,15 @@ function TestOptions()
   sock.setopt(t6, "ttl", 9)
   expect.eq(sock.getopt(t6, "ttl"), 9, "hop limit on IPv6")
   expect.ok(sock.options().nodelay, "options() documents nodelay")
+  -- original_dst: an address, read-only; a connection NAT did not
+  -- redirect has none.
+  expect.fails(function() sock.setopt(fd, "original_dst", 1) end, "bad argument #2 to 'setopt' %(original_dst is read%-only%)")
+  local l = sock.listen_tcp("127.0.0.1", 0)
+  local c = sock.dial_tcp("127.0.0.1", select(2, l:getsockname()), 5)
+  local ok, msg, code = sock.getopt(c, "original_dst")
+  expect.eq(ok, nil); expect.eq(code, "ENOENT"); expect.match(msg, "NAT did not redirect")
+  expect.ok(sock.options().original_dst, "options() documents original_dst")
+  c:close(); l:close()
   sock.close(fd); sock.close(u); sock.close(t6)
 end
 
