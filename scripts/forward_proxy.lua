@@ -245,11 +245,10 @@ local function serve(c, peer_host, peer_port)
     if req.target:sub(1, 1) == "/" or req.target == "*" then
       res = proxy.error_response(400, "this is a proxy: send the whole URL (GET http://host:port/path), as curl -x does")
     else
-      local ok, r, n = pcall(forward, c, conn, req)
-      if ok then
-        res, note = r, n
-      else
-        res, keep = proxy.internal_error("forward_proxy.lua", req, r), false
+      local failed
+      res, note, failed = proxy.handle("forward_proxy.lua", req, forward, c, conn, req)
+      if failed then
+        keep = false
         drop_upstream(conn)
       end
     end

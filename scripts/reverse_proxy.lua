@@ -552,12 +552,9 @@ local function serve(c, peer_host, peer_port)
     elseif req.method == "CONNECT" then
       res = proxy.error_response(405, "a reverse proxy makes no tunnels")
     else
-      local ok, r, n = pcall(handle, c, conn, req)
-      if ok then
-        res, note = r, n
-      else
-        res, keep = proxy.internal_error("reverse_proxy.lua", req, r), false
-      end
+      local failed
+      res, note, failed = proxy.handle("reverse_proxy.lua", req, handle, c, conn, req)
+      keep = keep and not failed
     end
     local ok = c:write(proxy.response_bytes(res, req.method, keep))
     log("%s", proxy.access_line(conn.peer, req, res, started, note))

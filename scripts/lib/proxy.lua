@@ -456,6 +456,15 @@ function proxy.internal_error(script, req, err)
   return proxy.error_response(500, "the proxy failed on this request")
 end
 
+-- handle(script, req, fn, ...) -> res, note, failed: fn(...)'s response
+-- and log note for req, or, when fn raised an error (a bug), the 500
+-- internal_error makes and failed = true: the connection should close.
+function proxy.handle(script, req, fn, ...)
+  local ok, res, note = pcall(fn, ...)
+  if not ok then return proxy.internal_error(script, req, res), nil, true end
+  return res, note, false
+end
+
 ---------------------------------------------------------------------------
 -- Logs.
 

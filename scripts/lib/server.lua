@@ -31,7 +31,8 @@ end
 -- which accepts connections for ever and serves each in a task named
 -- "client fd N" with serve(c, peer_host, peer_port). A Lua error in serve
 -- is reported on stderr ("script: PEER: error") and closes the connection;
--- running out of descriptors pauses accepting for a tenth of a second.
+-- running out of descriptors pauses accepting for a tenth of a second;
+-- closing the listener ends the loop.
 -- Being a task, it lets sockplay -i bring the REPL up beside the server.
 function server.accept_loop(listener, script, serve)
   local host, port = listener:getsockname()
@@ -48,6 +49,8 @@ function server.accept_loop(listener, script, serve)
         end, name = "client fd " .. c.fd}
       elseif peer_port == "EMFILE" or peer_port == "ENFILE" then
         sleep(0.1)
+      elseif peer_port == "EBADF" then
+        return -- the listener was closed: the server is done
       end
     end
   end, name = "accept " .. host .. ":" .. port}
