@@ -370,13 +370,19 @@ local function drop_backend(conn, b)
 end
 
 -- exchange sends data to b and reads the answer. It returns the response,
--- or nil and what went wrong: "connect" (refused, unreachable), "timeout",
--- "failed" (closed or broken before an answer).
+-- or nil and what went wrong: "connect" (refused, unreachable, no answer
+-- to the handshake within --connect-timeout), "timeout" (no answer to the
+-- request within --backend-timeout), "failed" (closed or broken before an
+-- answer).
 local function exchange(c, conn, b, method, data)
   for attempt = 1, 2 do
     local s, reused, code = backend_conn(c, conn, b)
     if not s then
-      if code == "ETIMEDOUT" then return nil, "timeout", "connect timed out" end
+      -- No handshake, refused or timed out: the request never reached b,
+      -- so the next backend may have it whatever its method.
+      if code == "ETIMEDOUT" then
+        return nil, "connect", string.format("connect timed out after %gs", opt["connect-timeout"])
+      end
       return nil, "connect", reused
     end
     b.active = b.active + 1
