@@ -23,21 +23,14 @@ local spec = {
   },
 }
 local opt = args.parse(arg, spec)
-if opt.loss < 0 or opt.loss > 1 then
-  io.stderr:write("tcp_loss.lua: --loss must be between 0 and 1 (try --help)\n")
-  os.exit(2)
-end
+if opt.loss < 0 or opt.loss > 1 then args.fail(spec, "--loss must be between 0 and 1") end
 
-local function die(what, msg, code)
-  io.stderr:write(string.format("tcp_loss.lua: %s: %s (%s)\n", what, msg, code))
-  os.exit(1)
-end
 
 local ns, err, code = sock.netns()
-if not ns then die("network namespace", err, code) end
+if not ns then args.die(spec, "network namespace", err, code) end
 local ok
 ok, err, code = ns:loss(opt.loss)
-if not ok then die("loss rule", err, code) end
+if not ok then args.die(spec, "loss rule", err, code) end
 print(string.format("kernel drops %g%% of the packets arriving in namespace %s", opt.loss * 100, tostring(ns)))
 
 -- TCP: a listener and a client, both inside the namespace.

@@ -184,6 +184,9 @@ func Start(t testing.TB, args ...string) *Server {
 	return s
 }
 
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Stop interrupts the server (Ctrl-C) and waits for it to exit, killing it
 // after 5 s. It returns the exit code.
 func (s *Server) Stop(t testing.TB) int {

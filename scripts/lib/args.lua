@@ -43,6 +43,18 @@ local function fail(spec, msg)
   os.exit(2)
 end
 
+-- fail(spec, msg) is a mistake in the command line: "script: msg (try
+-- --help)" on stderr, exit status 2.
+M.fail = fail
+
+-- die(spec, what, msg, code) is a failure of the world that ends the
+-- script, with the msg and code a call returned: "script: what: msg
+-- (code)" on stderr, exit status 1.
+function M.die(spec, what, msg, code)
+  io.stderr:write(string.format("%s: %s: %s (%s)\n", spec.usage:match("^(%S+)"), what, tostring(msg), tostring(code)))
+  os.exit(1)
+end
+
 function M.parse(argv, spec)
   local byname, opt = {}, {_ = {}}
   for _, o in ipairs(spec.options) do
