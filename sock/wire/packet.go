@@ -28,4 +28,9 @@ type Packet struct {
 	FD    int
 	Owner string
 	Call  string
+	// On loopback both ends are often this process's sockets: PeerFD and
+	// PeerOwner name the receiving one when FD names the sender (PeerFD
+	// -1 when the other end is not ours).
+	PeerFD    int
+	PeerOwner string
 }
