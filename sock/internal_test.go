@@ -218,20 +218,27 @@ func TestRecentClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l.Close() // a listener has no peer: nothing to remember
+	l.Close() // a listener has no peer, but its address named it
 	u := open(UDP)
-	u.Close() // a datagram socket has no connection to remember
+	u.Close() // never bound: no address, nothing to remember
 	c.Close()
 	rc := tbl.recentClosed()
-	if len(rc) != 1 || rc[0].local != caddr || rc[0].peer != laddr || rc[0].kind != TCP || !rc[0].closedAt.Equal(now) || rc[0].bytesOut != 3 {
+	if len(rc) != 2 || rc[0].local != laddr || rc[0].peer.IsValid() || rc[0].fd != l.FD {
+		t.Fatalf("recentClosed = %+v, want the listener, then the client's connection", rc)
+	}
+	rc = rc[1:]
+	if rc[0].local != caddr || rc[0].peer != laddr || rc[0].kind != TCP || !rc[0].closedAt.Equal(now) || rc[0].bytesOut != 3 || rc[0].fd != c.FD {
 		t.Fatalf("recentClosed = %+v, want the client's connection", rc)
+	}
+	if ls := lingering(tbl.recentClosed(), now); len(ls) != 1 || ls[0].Socket.Local != caddr {
+		t.Errorf("lingering = %+v, want the client's connection alone (in FIN_WAIT2)", ls)
 	}
 	if tbl.forget(c, caddr, laddr) {
 		t.Error("forget of a closed socket reported true")
 	}
 
 	now = now.Add(recentFor - time.Second)
-	if len(tbl.recentClosed()) != 1 {
+	if len(tbl.recentClosed()) != 2 {
 		t.Error("forgotten before TIME_WAIT could end")
 	}
 	now = now.Add(2 * time.Second)

@@ -303,13 +303,19 @@ func parseHexAddr(s string) (netip.AddrPort, error) {
 
 // lingering finds the kernel's remains of connections sockplay closed:
 // FIN_WAIT2, TIME_WAIT and the like live on with no fd.
-func lingering(recent []closedConn, now time.Time) []Entry {
-	if len(recent) == 0 {
+func lingering(closed []closedConn, now time.Time) []Entry {
+	var conns []closedConn
+	for _, c := range closed {
+		if c.kind.Stream() && c.peer.IsValid() {
+			conns = append(conns, c)
+		}
+	}
+	if len(conns) == 0 {
 		return nil
 	}
 	procs := map[*Netns]map[uint64]procSocket{}
 	var out []Entry
-	for _, c := range recent {
+	for _, c := range conns {
 		if procs[c.netns] == nil {
 			procs[c.netns] = readProcNet(c.netns, "tcp", "tcp6")
 		}

@@ -21,7 +21,7 @@ type Table struct {
 	// byFD is sockets again, indexed by fd for Get, which every socket
 	// call makes: readers load it without the lock; writers hold mu.
 	byFD   atomic.Pointer[[]atomic.Pointer[Socket]]
-	recent []closedConn // TCP connections closed lately, to show TIME_WAIT
+	recent []closedConn // sockets closed lately: TIME_WAIT, late packets
 	// recentNext is where the ring of recent overwrites next once full.
 	recentNext int
 	tracer     atomic.Pointer[listeners] // nil when nobody listens
@@ -31,10 +31,12 @@ type Table struct {
 	notes      map[int]string // what sockplay holds other fds for (SetNote)
 }
 
-// closedConn remembers a TCP connection after its fd is gone: the kernel
-// keeps the connection (FIN_WAIT2, TIME_WAIT ...) with no fd, and a learner
-// wants to see it there.
+// closedConn remembers a socket after its fd is gone: the kernel keeps a
+// TCP connection (FIN_WAIT2, TIME_WAIT ...) with no fd, and a learner
+// wants to see it there; a capture that reads a packet late still wants
+// to know whose it was.
 type closedConn struct {
+	fd          int
 	kind        Kind
 	local, peer netip.AddrPort
 	owner       string
@@ -305,11 +307,34 @@ func (t *Table) forget(s *Socket, local, peer netip.AddrPort) bool {
 	}
 	delete(t.sockets, s.FD)
 	t.slot(s.FD).Store(nil)
-	if s.Kind.Stream() && peer.IsValid() {
-		t.remember(closedConn{kind: s.Kind, local: local, peer: peer, owner: s.Owner, netns: s.netns, closedAt: t.now(),
+	if local.IsValid() && local.Port() != 0 {
+		t.remember(closedConn{fd: s.FD, kind: s.Kind, local: local, peer: peer, owner: s.Owner, netns: s.netns, closedAt: t.now(),
 			bytesIn: s.bytesIn.Load(), bytesOut: s.bytesOut.Load()})
 	}
 	return true
+}
+
+// ClosedSocket is a socket closed lately, with the addresses it had.
+type ClosedSocket struct {
+	FD          int
+	Kind        Kind
+	Owner       string
+	Local, Peer netip.AddrPort // Peer invalid when it was not connected
+	Netns       *Netns         // where it lived; nil: sockplay's own namespace
+	Closed      time.Time
+}
+
+// RecentlyClosed lists the sockets with an address closed in the last
+// minute or so (at most the last 256): the packets they sent may still be
+// on their way to a capture. A socket leaves Sockets and enters this list
+// under one lock, so a caller that reads Sockets, then RecentlyClosed,
+// misses none.
+func (t *Table) RecentlyClosed() []ClosedSocket {
+	var out []ClosedSocket
+	for _, c := range t.recentClosed() {
+		out = append(out, ClosedSocket{FD: c.fd, Kind: c.kind, Owner: c.owner, Local: c.local, Peer: c.peer, Netns: c.netns, Closed: c.closedAt})
+	}
+	return out
 }
 
 func (t *Table) recentClosed() []closedConn {
