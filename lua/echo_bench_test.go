@@ -163,11 +163,12 @@ func BenchmarkUDPEchoLua(b *testing.B) {
 	defer h.Close()
 	vals, err := h.Eval(nil, "echo", `
 		local s = assert(sock.bind_udp("127.0.0.1", 0))
+		local fd = s.fd
 		spawn(function()
 			while true do
-				local data, host, port = s:recvfrom(65535)
+				local data, host, port = sock.recvfrom(fd, 65535)
 				if not data then return end
-				s:sendto(data, host, port)
+				sock.sendto(fd, data, host, port)
 			end
 		end)
 		local host, port = s:getsockname()

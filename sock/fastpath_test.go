@@ -4,7 +4,9 @@ package sock_test
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
+	"time"
 
 	"sockplay/sock"
 )
@@ -105,5 +107,62 @@ func TestRecvFromSenders(t *testing.T) {
 	}
 	if text, _, _, err := w4.RecvFromString(e.ctx, "recvfrom", 8); text != "back" || err != nil {
 		t.Fatalf("reply over the dual-stack socket: %q, %v", text, err)
+	}
+}
+
+// A send made directly (outside the poller) while another goroutine closes
+// the socket never lands on a new socket that reuses the fd number: Close
+// waits for a direct call in progress. The receiver must hear nothing from
+// the sockets opened after each close.
+func TestDirectCallAndCloseRace(t *testing.T) {
+	e := newEnv(t)
+	r, raddr := e.bound(sock.UDP)
+	r.SetTimeout(0)
+	// Widen the window between a direct call's check that the socket is
+	// open and the call itself, where a close would strike.
+	sock.SetDirectHook(func() { time.Sleep(20 * time.Microsecond) })
+	defer sock.SetDirectHook(nil)
+	strangers, senders := map[netip.AddrPort]bool{}, map[netip.AddrPort]bool{}
+	for i := range 200 {
+		s, saddr := e.bound(sock.UDP)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if _, err := s.SendTo(e.ctx, []byte("old"), raddr); err != nil {
+					return // EBADF once closed
+				}
+			}
+		}()
+		for range i % 7 {
+			runtime.Gosched()
+		}
+		s.Close()
+		n := e.open(sock.UDP) // likely the same fd number
+		if err := n.Bind(loopback(sock.UDP)); err != nil {
+			t.Fatal(err)
+		}
+		// (The kernel may give n a port that a closed s had: that s's own
+		// datagrams would pass for n's then, so that round proves
+		// nothing.)
+		senders[saddr] = true
+		if a, _ := n.LocalAddr(); !senders[a] {
+			strangers[a] = true
+		}
+		<-done
+		// n stays open to the end, so no later socket can take its port
+		// (and its datagrams pass for n's).
+	}
+	// Drain what arrived: every datagram must come from a closed socket.
+	buf := make([]byte, 16)
+	r.SetTimeout(50 * time.Millisecond)
+	for {
+		_, from, _, err := r.RecvFrom(e.ctx, buf)
+		if err != nil {
+			break
+		}
+		if strangers[from] {
+			t.Fatalf("a datagram sent on a closed socket went out from %v, the socket that took its fd", from)
+		}
 	}
 }

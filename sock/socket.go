@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +33,7 @@ type Socket struct {
 	peerSet   atomic.Bool    // peer is known (a connected or accepted stream)
 	peer      netip.AddrPort // written once, before peerSet
 	dst       *sockaddr      // the destination of a sendto, under the write side's lock
+	direct    atomic.Int32   // system calls in progress outside the poller (side.attemptDirect)
 	rd, wr    side           // one reader (or accepter), one writer at a time
 	timeout   atomic.Int64   // nanoseconds; 0 waits for ever
 
@@ -656,6 +658,9 @@ func (s *Socket) Close() error {
 	s.table.forget(s, local, peer)
 	if im := s.impair.Swap(nil); im != nil {
 		im.stop(s)
+	}
+	for s.direct.Load() != 0 {
+		runtime.Gosched() // a direct system call takes microseconds
 	}
 	err := wrap("close", s.file.Close())
 	if !start.IsZero() {
