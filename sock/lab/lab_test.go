@@ -268,3 +268,143 @@ func TestCloseTwiceAtOnce(t *testing.T) {
 	}
 	<-first
 }
+
+// udpRun sends n numbered datagrams from a to b across k and counts, at
+// b, what arrived: distinct, duplicated, and out of order.
+func udpRun(t *testing.T, a, b *lab.Host, k *lab.Link, n int) (got, dup, late int) {
+	t.Helper()
+	tab := sock.NewTable()
+	defer tab.CloseAll()
+	ctx := context.Background()
+	rx, err := tab.OpenIn(ctx, sock.UDP, b.Netns())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx.SetOption("rcvbuf", 4<<20)
+	to := netip.AddrPortFrom(k.B.Addr.Addr(), 9000)
+	if k.B.Host != b {
+		to = netip.AddrPortFrom(k.A.Addr.Addr(), 9000)
+	}
+	if err := rx.Bind(to); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := tab.OpenIn(ctx, sock.UDP, a.Netns())
+	for i := range n {
+		if _, err := tx.SendTo(ctx, []byte(strconv.Itoa(i)), to); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	rx.SetTimeout(300 * time.Millisecond)
+	seen := map[int]bool{}
+	highest := -1
+	buf := make([]byte, 64)
+	for {
+		m, _, _, err := rx.RecvFrom(ctx, buf)
+		if err != nil {
+			break
+		}
+		i, _ := strconv.Atoi(string(buf[:m]))
+		switch {
+		case seen[i]:
+			dup++
+		default:
+			seen[i] = true
+			got++
+			if i < highest {
+				late++
+			}
+			highest = max(highest, i)
+		}
+	}
+	return got, dup, late
+}
+
+// What each shape does to datagrams, counted at the receiver and by the
+// link; and rate, which the kernel's tbf enforces on TCP.
+func TestShapes(t *testing.T) {
+	l := newLab(t)
+	a, b := addHost(t, l, "a", false), addHost(t, l, "b", false)
+	k := addLink(t, l, a, b, lab.LinkOptions{})
+	const n = 400
+	set := func(s lab.Shape) {
+		t.Helper()
+		if err := k.SetShape(a, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	set(lab.Shape{Duplicate: 0.3})
+	before := k.Stats(a).Duplicated
+	got, dup, late := udpRun(t, a, b, k, n)
+	// The link counts every frame, ARP's too: a few more than the datagrams.
+	near := func(link uint64, seen int) bool { return link >= uint64(seen) && link <= uint64(seen)+3 }
+	if got != n || dup < 60 || dup > 180 || !near(k.Stats(a).Duplicated-before, dup) || late != 0 {
+		t.Errorf("duplicate 0.3: %d arrived, %d twice (the link says %d), %d late", got, dup, k.Stats(a).Duplicated-before, late)
+	}
+
+	set(lab.Shape{Delay: 10 * time.Millisecond, Reorder: 0.3})
+	got, dup, late = udpRun(t, a, b, k, n)
+	if got != n || dup != 0 || late < 20 || k.Stats(a).Reordered == 0 {
+		t.Errorf("reorder 0.3 with a delay: %d arrived, %d twice, %d out of order (the link reordered %d)", got, dup, late, k.Stats(a).Reordered)
+	}
+
+	set(lab.Shape{Delay: 10 * time.Millisecond, Jitter: 8 * time.Millisecond})
+	got, _, late = udpRun(t, a, b, k, n)
+	if got != n || late != 0 {
+		t.Errorf("jitter: %d arrived, %d out of order; jitter keeps order", got, late)
+	}
+
+	set(lab.Shape{Loss: 0.2})
+	before = k.Stats(a).Lost
+	got, _, _ = udpRun(t, a, b, k, n)
+	if lost := n - got; lost < 40 || lost > 130 || !near(k.Stats(a).Lost-before, lost) {
+		t.Errorf("loss 0.2: %d of %d lost, the link says %d", lost, n, k.Stats(a).Lost-before)
+	}
+	// The other direction was never shaped.
+	if got, dup, late := udpRun(t, b, a, k, n); got != n || dup != 0 || late != 0 {
+		t.Errorf("the unshaped direction: %d arrived, %d twice, %d late", got, dup, late)
+	}
+
+	// 2 Mbit/s: 256 KiB (2.1 Mbit) cannot take much less than a second.
+	set(lab.Shape{Rate: 2_000_000})
+	tab := sock.NewTable()
+	defer tab.CloseAll()
+	ctx := context.Background()
+	ls := open(t, tab, b)
+	ls.Bind(netip.AddrPortFrom(k.B.Addr.Addr(), 9001))
+	ls.Listen(1)
+	c := open(t, tab, a)
+	if err := c.Connect(ctx, netip.AddrPortFrom(k.B.Addr.Addr(), 9001)); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := ls.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetTimeout(10 * time.Second)
+	start := time.Now()
+	go func() { c.Write(ctx, make([]byte, 256<<10)); c.Shutdown("w") }()
+	total := 0
+	buf := make([]byte, 64<<10)
+	for {
+		m, err := s.Read(ctx, buf)
+		total += m
+		if err != nil {
+			break
+		}
+	}
+	if took := time.Since(start); total != 256<<10 || took < 800*time.Millisecond {
+		t.Errorf("at 2 Mbit/s, %d bytes took %v; want 262144 in about a second", total, took)
+	}
+	ip := testpeer.Path(t, "ip")
+	if out, _ := exec.Command(ip, "netns", "exec", a.NetnsName(), "tc", "qdisc", "show", "dev", "eth0").CombinedOutput(); !strings.Contains(string(out), "tbf") || !strings.Contains(string(out), "rate 2Mbit") {
+		t.Errorf("tc in a shows no 2Mbit tbf on eth0:\n%s", out)
+	}
+	set(lab.Shape{})
+	if out, _ := exec.Command(ip, "netns", "exec", a.NetnsName(), "tc", "qdisc", "show", "dev", "eth0").CombinedOutput(); strings.Contains(string(out), "tbf") {
+		t.Errorf("the tbf stayed after the rate was cleared:\n%s", out)
+	}
+}
