@@ -131,6 +131,9 @@ func (h *Host) ask(L *glua.LState, o dns.QueryOptions) (*dns.Answer, error) {
 	var a *dns.Answer
 	var err error
 	q := o.Question
+	if addrs, ok := h.labLookup(h.taskNetns(L), o.Host, dns.IPv4); ok && len(addrs) > 0 {
+		o.Host = addrs[0].String() // {server = "name"} of a lab host
+	}
 	h.sockWait(L, waitFor("dns", dns.TypeName(q.Type)+" "+dns.Fqdn(q.Name)), func(ctx context.Context) {
 		var servers []netip.AddrPort
 		if servers, err = h.resolver.Servers(ctx, o.Host, o.Port); err == nil {

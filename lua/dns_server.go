@@ -127,7 +127,7 @@ func (h *Host) dnsServe(L *glua.LState) int {
 	// The task exists before the sockets so that they carry its name in
 	// the descriptor table; it starts running when this call returns.
 	s := &dnsServer{}
-	s.task = h.startTask(h.ctx, h.L.NewFunction(func(L *glua.LState) int {
+	s.task = h.startTaskIn(h.taskNetns(L), h.L.NewFunction(func(L *glua.LState) int {
 		if s.srv != nil {
 			h.blocking(L, "serve dns on "+s.srv.Addr().String(), func(context.Context) {
 				<-s.srv.Done() // its context is the task's: kill ends it too
@@ -135,7 +135,7 @@ func (h *Host) dnsServe(L *glua.LState) int {
 			})
 		}
 		return 0
-	}), nil, "dns.serve", false)
+	}), nil, "dns.serve") // in a lab host, its sockets are the host's
 	if s.srv, err = dns.Serve(&s.task.ctx, h.table, netip.AddrPortFrom(addrs[0], uint16(o.Port)), cfg); err != nil {
 		return pushFail(L, err)
 	}

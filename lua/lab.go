@@ -268,11 +268,19 @@ func (h *Host) labNew(L *glua.LState) int {
 	return 1
 }
 
-// closeLab closes the lab's sockets, then the lab.
+// closeLab closes the lab's sockets, then the lab, and forgets it.
 func (h *Host) closeLab(o *labObj) error {
 	if o.stop != nil {
 		o.stop()
 	}
+	h.labs.mu.Lock()
+	for i, x := range h.labs.list {
+		if x == o {
+			h.labs.list = append(h.labs.list[:i], h.labs.list[i+1:]...)
+			break
+		}
+	}
+	h.labs.mu.Unlock()
 	for _, ho := range o.lab.Hosts() {
 		h.table.CloseIn(ho.Netns())
 		h.table.SetNote(ho.Netns().FD(), "")

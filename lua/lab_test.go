@@ -15,7 +15,7 @@ import (
 // The lab from Lua, root only: each Test* in testdata/lab/lab_test.lua
 // on a fresh host, then a look that nothing stayed behind.
 func TestLabFromLua(t *testing.T) {
-	testpeer.Need(t, "curl", "nc", "ping", "tcpdump")
+	testpeer.Need(t, "curl", "nc", "ping", "tcpdump", "dig")
 	w := labtest.Look(t)
 	runLuaTestFile(t, "testdata/lab/lab_test.lua")
 	w.Check(t, os.Getpid())

@@ -234,3 +234,21 @@ function TestLabLifetime()
   kept:close()
   expect.eq(select(3, s:getsockname()), "EBADF", "the lab's sockets closed with it")
 end
+
+-- A DNS server in one host: its sockets are the host's; dig in another
+-- host asks it by the host's name, and so does dns.query.
+function TestDNSInALab()
+  local net = assert(lab.new())
+  local client, server = net:host("client"), net:host("server")
+  net:link(client, server)
+  local srv = server:call(dns.serve, {host = "0.0.0.0", port = 53, zone = {origin = "lab.test", "www A 10.9.9.9"}})
+  for _, e in ipairs(fds()) do
+    if e.lport == 53 then expect.eq(e.host, "server", "dns.serve's " .. e.kind .. " socket") end
+  end
+  local r = assert(client:run{argv = {"dig", "+short", "+time=2", "+tries=1", "@server", "www.lab.test"}, timeout = 10})
+  expect.eq(r.stdout, "10.9.9.9\n", r.stderr)
+  local answer = assert(client:call(dns.query, "www.lab.test", "A", {server = "server"}))
+  expect.eq(answer.answer[1].address, "10.9.9.9")
+  srv:close()
+  net:close()
+end
