@@ -64,6 +64,15 @@ func openLab(h *Host) {
 	h.newModule("lab", "a lab of hosts: network namespaces, links with delay and loss, routers, NAT (needs root)", []fn{
 		{"new", h.labNew, "lab.new() -> net | nil, msg, code  -- an empty lab (needs root); net:host(name), net:router(name), net:link(a, b, {...}); everything in it goes when the script ends, net:close() is called, or the task that made it is killed"},
 	})
+}
+
+// openLabTypes makes the metatables of the lab's objects, at the first
+// lab.new(): a script without a lab does not pay for them at start-up.
+func (h *Host) openLabTypes() {
+	if h.labs.names != nil {
+		return
+	}
+	h.labs.names = map[*glua.LTable]labNames{}
 	h.addMethods(labType, []fn{
 		{"host", h.labAddHost(false), "net:host(name) -> host  -- a host: a network namespace of its own with loopback up; name resolves to its addresses inside the lab"},
 		{"router", h.labAddHost(true), "net:router(name) -> host  -- a host that forwards IPv4 between its links"},
@@ -164,9 +173,6 @@ func (h *Host) addMethods(name string, methods []fn, field func(*glua.LState, an
 	for _, m := range methods {
 		names.methods = append(names.methods, m.name)
 	}
-	if h.labs.names == nil {
-		h.labs.names = map[*glua.LTable]labNames{}
-	}
 	h.labs.names[mt] = names
 	mt.RawSetString("__index", h.L.NewFunction(func(L *glua.LState) int {
 		v := checkUserdata(L, 1, name)
@@ -245,6 +251,7 @@ func newUserdata(L *glua.LState, v any, typ string) *glua.LUserData {
 }
 
 func (h *Host) labNew(L *glua.LState) int {
+	h.openLabTypes()
 	var l *lab.Lab
 	var err error
 	h.blocking(L, "lab", func(context.Context) { l, err = lab.New() })
