@@ -275,11 +275,21 @@ func (h *Host) labNew(L *glua.LState) int {
 	return 1
 }
 
-// closeLab closes the lab's sockets, then the lab, and forgets it.
+// closeLab closes the lab's sockets, then the lab, and then forgets it:
+// not before, so that the host's Close, finding it still listed, waits
+// for a close that a killed task began.
 func (h *Host) closeLab(o *labObj) error {
 	if o.stop != nil {
 		o.stop()
 	}
+	for _, ho := range o.lab.Hosts() {
+		h.table.CloseIn(ho.Netns())
+		h.table.SetNote(ho.Netns().FD(), "")
+		for _, i := range ho.Ifaces() {
+			h.table.SetNote(i.FD(), "")
+		}
+	}
+	err := o.lab.Close()
 	h.labs.mu.Lock()
 	for i, x := range h.labs.list {
 		if x == o {
@@ -288,14 +298,7 @@ func (h *Host) closeLab(o *labObj) error {
 		}
 	}
 	h.labs.mu.Unlock()
-	for _, ho := range o.lab.Hosts() {
-		h.table.CloseIn(ho.Netns())
-		h.table.SetNote(ho.Netns().FD(), "")
-		for _, i := range ho.Ifaces() {
-			h.table.SetNote(i.FD(), "")
-		}
-	}
-	return o.lab.Close()
+	return err
 }
 
 // closeLabs takes every lab down, at the host's Close.
