@@ -34,6 +34,24 @@ type Ladder struct {
 	Conn  Conn
 	Start time.Time // the first segment's time
 	Steps []Step
+	// The endpoints' descriptors and owners when they are this process's
+	// sockets (FD -1 when not, or not known).
+	A, B Endpoint
+}
+
+// An Endpoint is the socket at one end of the ladder.
+type Endpoint struct {
+	FD    int
+	Owner string
+}
+
+func (e Endpoint) String() string {
+	if e.FD < 0 {
+		return ""
+	}
+	var b strings.Builder
+	fdOwner(&b, e.FD, e.Owner)
+	return b.String()
 }
 
 // A Step is one segment, an arrow from one endpoint to the other.
@@ -138,7 +156,7 @@ func NewLadder(pkts []Packet, c Conn) (Ladder, bool) {
 		}
 		c = conns[0]
 	}
-	l := Ladder{Conn: c}
+	l := Ladder{Conn: c, A: Endpoint{FD: -1}, B: Endpoint{FD: -1}}
 	var (
 		base    [2]uint32 // initial sequence number, A's and B's
 		haveISN [2]bool
@@ -156,6 +174,7 @@ func NewLadder(pkts []Packet, c Conn) (Ladder, bool) {
 			continue
 		}
 		me, peer := side(fromA), side(!fromA)
+		l.learnEndpoints(p, fromA)
 		if !haveISN[me] {
 			base[me], haveISN[me] = s.seq, true
 		}
@@ -196,6 +215,27 @@ func NewLadder(pkts []Packet, c Conn) (Ladder, bool) {
 		l.Steps = append(l.Steps, st)
 	}
 	return l, len(l.Steps) > 0
+}
+
+// learnEndpoints takes the descriptors a packet from A (or B) names: the
+// capture puts the sender in FD when the sender is ours (then it also
+// names the call, and the receiver in PeerFD when that is ours too), else
+// the receiver.
+func (l *Ladder) learnEndpoints(p Packet, fromA bool) {
+	snd, rcv := &l.A, &l.B
+	if !fromA {
+		snd, rcv = rcv, snd
+	}
+	switch {
+	case p.FD < 0:
+	case p.Call != "" || p.PeerFD >= 0:
+		*snd = Endpoint{p.FD, p.Owner}
+		if p.PeerFD >= 0 {
+			*rcv = Endpoint{p.PeerFD, p.PeerOwner}
+		}
+	default:
+		*rcv = Endpoint{p.FD, p.Owner}
+	}
 }
 
 func side(fromA bool) int {
@@ -296,10 +336,9 @@ func LadderText(l Ladder) string {
 	left, right := l.Conn.A.String(), l.Conn.B.String()
 	pad := strings.Repeat(" ", timeCol+2+callCol+1)
 	head := fmt.Sprintf("%*s  %-*s ", timeCol, "ms", callCol, "call")
-	if len(left)+len(right)+2 <= laneCol {
-		fmt.Fprintf(&b, "%s%s%*s  call\n", head, left, laneCol-len(left), right)
-	} else {
-		fmt.Fprintf(&b, "%s%s\n%s%*s  call\n", head, left, pad, laneCol, right)
+	b.WriteString(twoEnds(head, pad, left, right, "  call"))
+	if l.A.FD >= 0 || l.B.FD >= 0 {
+		b.WriteString(twoEnds(pad, pad, cut(l.A.String(), laneCol/2-1), cut(l.B.String(), laneCol/2-1), ""))
 	}
 	for _, st := range l.Steps {
 		ms := fmt.Sprintf("%.3f", float64(st.Time)/float64(time.Millisecond))
@@ -316,6 +355,15 @@ func LadderText(l Ladder) string {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// twoEnds writes left over A's bar and right ending at B's, on one line
+// when they fit, else on two.
+func twoEnds(head, pad, left, right, tail string) string {
+	if len(left)+len(right)+2 <= laneCol {
+		return strings.TrimRight(fmt.Sprintf("%s%s%*s%s", head, left, laneCol-len(left), right, tail), " ") + "\n"
+	}
+	return head + left + "\n" + fmt.Sprintf("%s%*s%s\n", pad, laneCol, right, tail)
 }
 
 func ladderSummary(l Ladder) string {

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/xml"
 	"io"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -73,8 +74,13 @@ func TestLadderSnapshotLength(t *testing.T) {
 func TestLadderLoopbackCopiesAndCalls(t *testing.T) {
 	var pkts []Packet
 	calls := []string{"connect", "kernel", "kernel", "write", "kernel", "write", "kernel", "close", "close", "kernel"}
+	fromClient := []bool{true, false, true, true, false, false, true, true, false, true}
 	for i, p := range testFrames(t, "http.pcap") {
-		p.Iface, p.Call = "lo", calls[i]
+		// Both ends are ours: FD is the sender, PeerFD the receiver.
+		p.Iface, p.Call, p.FD, p.Owner, p.PeerFD, p.PeerOwner = "lo", calls[i], 7, "task 1 (main)", 9, "task 2 (server)"
+		if !fromClient[i] {
+			p.FD, p.Owner, p.PeerFD, p.PeerOwner = 9, "task 2 (server)", 7, "task 1 (main)"
+		}
 		out, in := p, p
 		out.Out = true
 		in.Call = ""
@@ -84,16 +90,38 @@ func TestLadderLoopbackCopiesAndCalls(t *testing.T) {
 	if len(l.Steps) != 10 {
 		t.Fatalf("%d steps from 10 frames seen twice", len(l.Steps))
 	}
+	t.Log("\n" + LadderText(l))
 	lines := strings.Split(LadderText(l), "\n")
-	if !strings.Contains(lines[3], "connect   |-- SYN seq 0 ") {
-		t.Errorf("connect not beside the SYN: %q", lines[3])
+	if !strings.Contains(lines[3], "fd 7 (task 1 (main))") || !strings.HasSuffix(lines[3], "fd 9 (task 2 (server))") {
+		t.Errorf("the endpoints' fds are not under their addresses: %q", lines[3])
 	}
-	if !strings.HasSuffix(lines[4], "|  kernel") || !strings.Contains(lines[4], "SYN-ACK") {
-		t.Errorf("kernel not beside the SYN-ACK, on the right: %q", lines[4])
+	if !strings.Contains(lines[4], "connect   |-- SYN seq 0 ") {
+		t.Errorf("connect not beside the SYN: %q", lines[4])
+	}
+	if !strings.HasSuffix(lines[5], "|  kernel") || !strings.Contains(lines[5], "SYN-ACK") {
+		t.Errorf("kernel not beside the SYN-ACK, on the right: %q", lines[5])
 	}
 	for _, line := range lines {
 		if len(line) > 100 {
 			t.Errorf("line of %d columns: %q", len(line), line)
+		}
+	}
+}
+
+// With only one end ours, the capture names the sender when it is ours
+// (with the call), else the receiver: both say which end is ours.
+func TestLadderOneEndOurs(t *testing.T) {
+	pkts := testFrames(t, "http.pcap")
+	for i := range pkts {
+		pkts[i].FD, pkts[i].Owner = 7, "task 1 (main)"
+		if i == 0 || i == 2 || i == 3 {
+			pkts[i].Call = "write"
+		}
+	}
+	for _, from := range [][]Packet{pkts[:1], pkts[1:2]} { // a SYN sent, a SYN-ACK received
+		l, _ := NewLadder(from, Conn{A: srcOf(t, pkts[0]), B: srcOf(t, pkts[1])})
+		if l.A.FD != 7 || l.B.FD != -1 {
+			t.Errorf("endpoints A %v, B %v; want fd 7 at A only", l.A, l.B)
 		}
 	}
 }
@@ -136,4 +164,13 @@ func TestLadderSVGRenders(t *testing.T) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("rsvg-convert: %v: %s", err, msg)
 	}
+}
+
+// srcOf is a TCP packet's source address.
+func srcOf(t *testing.T, p Packet) netip.AddrPort {
+	s, ok := tcpSegment(p)
+	if !ok {
+		t.Fatal("not a TCP segment")
+	}
+	return s.src
 }

@@ -43,7 +43,8 @@ func LayerView(p Packet, color bool) string {
 }
 
 // frameSummary is the view's first line: size, where it was seen, and the
-// descriptor and call it belongs to when the capture knows them.
+// descriptors and call it belongs to when the capture knows them (as the
+// capture's lines annotate them).
 func frameSummary(p Packet) string {
 	s := fmt.Sprintf("frame: %d bytes", len(p.Data))
 	if p.WireLen > len(p.Data) {
@@ -56,18 +57,8 @@ func frameSummary(p Packet) string {
 		}
 		s += ", " + dir + " on " + p.Iface
 	}
-	if p.FD > 0 {
-		s += fmt.Sprintf(", fd %d", p.FD)
-		if p.Owner != "" {
-			s += " (" + p.Owner + ")"
-		}
-	}
-	switch p.Call {
-	case "":
-	case "kernel":
-		s += ", sent by the kernel on its own"
-	default:
-		s += ", caused by " + p.Call
+	if a := Annotation(p); a != "" {
+		s += "; " + strings.TrimPrefix(a, "-- ")
 	}
 	return s
 }

@@ -13,7 +13,7 @@ const (
 	svgWidth   = 900
 	svgLeftX   = 250 // A's lifeline
 	svgRightX  = 700 // B's lifeline
-	svgTop     = 84  // the first arrow
+	svgTop     = 100 // the first arrow
 	svgRow     = 30  // from one arrow to the next
 	svgSlant   = 10  // an arrow drops this much: the segment takes time to cross
 	svgHeadLen = 9
@@ -51,9 +51,11 @@ func LadderSVG(l Ladder) string {
 	svgText(&b, 70, 54, "end", `fill="#555555"`, "ms")
 	svgText(&b, svgLeftX, 54, "middle", `font-weight="bold"`, l.Conn.A.String())
 	svgText(&b, svgRightX, 54, "middle", `font-weight="bold"`, l.Conn.B.String())
+	svgText(&b, svgLeftX, 70, "middle", `fill="#555555"`, l.A.String())
+	svgText(&b, svgRightX, 70, "middle", `fill="#555555"`, l.B.String())
 	bottom := height - 12
 	for _, x := range []int{svgLeftX, svgRightX} {
-		fmt.Fprintf(&b, "<line x1=\"%d\" y1=\"62\" x2=\"%d\" y2=\"%d\" stroke=\"#999999\" stroke-width=\"2\"/>\n", x, x, bottom)
+		fmt.Fprintf(&b, "<line x1=\"%d\" y1=\"78\" x2=\"%d\" y2=\"%d\" stroke=\"#999999\" stroke-width=\"2\"/>\n", x, x, bottom)
 	}
 	for i, st := range l.Steps {
 		y := svgTop + i*svgRow
@@ -94,6 +96,9 @@ func arrowHead(x1, y1, x2, y2 float64, color string) string {
 }
 
 func svgText(b *strings.Builder, x, y int, anchor, attrs, text string) {
+	if text == "" {
+		return
+	}
 	fmt.Fprintf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"%s\" %s>", x, y, anchor, attrs)
 	xml.EscapeText(b, []byte(text))
 	b.WriteString("</text>\n")
