@@ -19,8 +19,8 @@ import (
 //	HOST    ROLE    DEVICES           ROUTES                         NAT
 //	client  host    eth0 10.0.1.2/24  default via 10.0.1.1 dev eth0  -
 //
-//	LINK  FROM         TO           STATE  SHAPE       FRAMES  LOST  DUP  REORDERED  QUEUED
-//	1     client eth0  router eth0  up     delay 20ms  12      0     0    0          0
+//	LINK  FROM                  TO                    STATE  SHAPE       FRAMES  LOST  DUP  REORDERED  QUEUED
+//	1     client eth0 10.0.1.2  router eth0 10.0.1.1  up     delay 20ms  12      0     0    0          0
 func (l *Lab) Tables() (title string, hosts, links [][]string) {
 	if l.Closed() {
 		return fmt.Sprintf("lab %d: closed", l.ID), nil, nil
@@ -48,7 +48,8 @@ func (l *Lab) Tables() (title string, hosts, links [][]string) {
 		for _, from := range []*Iface{k.A, k.B} {
 			st := k.Stats(from.Host)
 			to := from.Peer()
-			links = append(links, []string{strconv.Itoa(k.ID), from.Host.Name + " " + from.Name, to.Host.Name + " " + to.Name, state,
+			links = append(links, []string{strconv.Itoa(k.ID), from.Host.Name + " " + from.Name + " " + from.Addr.Addr().String(),
+				to.Host.Name + " " + to.Name + " " + to.Addr.Addr().String(), state,
 				k.Shape(from.Host).String(), strconv.FormatUint(st.Frames, 10), strconv.FormatUint(st.Lost+st.Down+st.Overflow, 10),
 				strconv.FormatUint(st.Duplicated, 10), strconv.FormatUint(st.Reordered, 10), strconv.Itoa(st.Queued)})
 		}
