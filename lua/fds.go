@@ -109,6 +109,12 @@ func socketInfoTable(L *glua.LState, fd int, s *sock.SocketInfo) *glua.LTable {
 		t.RawSetString("raddr", glua.LString(s.Peer.Addr().String()))
 		t.RawSetString("rport", glua.LNumber(s.Peer.Port()))
 	}
+	if c := s.Capture; c != nil {
+		t.RawSetString("iface", glua.LString(c.Iface))
+		t.RawSetString("filter", glua.LString(c.Filter))
+		t.RawSetString("received", glua.LNumber(c.Received))
+		t.RawSetString("dropped", glua.LNumber(c.Dropped))
+	}
 	t.RawSetString("recvq", glua.LNumber(s.RecvQ))
 	t.RawSetString("sendq", glua.LNumber(s.SendQ))
 	t.RawSetString("bytes_in", glua.LNumber(s.BytesIn))
@@ -270,8 +276,17 @@ func fdRows(entries []sock.Entry, all bool, names map[int]string) [][]string {
 		if s.Impair != "" {
 			state += " (impaired)"
 		}
+		local, peer := addrOrStar(s.Local), addrOrStar(s.Peer)
+		if c := s.Capture; c != nil {
+			// A capture: its interface, its filter, the kernel's counters.
+			local, peer = c.Iface, "(own sockets)"
+			if c.Filter != "" {
+				peer = strconv.Quote(c.Filter)
+			}
+			io = fmt.Sprintf("%dp, %d dropped", c.Received, c.Dropped)
+		}
 		rows = append(rows, row([]string{fd, s.Kind.String(), state, strconv.Itoa(s.RecvQ), strconv.Itoa(s.SendQ),
-			addrOrStar(s.Local), addrOrStar(s.Peer), io, owner, age(s.Age)}, orDash(s.Host)))
+			local, peer, io, owner, age(s.Age)}, orDash(s.Host)))
 	}
 	return rows
 }
@@ -362,6 +377,12 @@ func RenderChain(e sock.Entry) string {
 		where := ""
 		if s.Host != "" {
 			where = " in lab host " + s.Host
+		}
+		if c := s.Capture; c != nil {
+			fmt.Fprintf(&b, "  -> kernel socket%s: AF_PACKET on %s, filter %s\n", where, c.Iface, orDash(c.Filter))
+			fmt.Fprintf(&b, "     the kernel passed it %d packets and dropped %d (PACKET_STATISTICS); owner %s; age %s\n",
+				c.Received, c.Dropped, orDash(s.Owner), age(s.Age))
+			return b.String()
 		}
 		fmt.Fprintf(&b, "  -> kernel socket%s: %s %s, local %s, peer %s\n", where, s.Kind, s.State, addrOrStar(s.Local), addrOrStar(s.Peer))
 		fmt.Fprintf(&b, "     Recv-Q %d, Send-Q %d", s.RecvQ, s.SendQ)

@@ -79,6 +79,7 @@ type Host struct {
 	failed      atomic.Bool // an uncaught error ended some task
 	closed      atomic.Bool
 	namespaces  []*sock.Netns // made by sock.netns(), released at Close
+	captures    captures      // packet captures, stopped at Close
 	labs        labs          // made by lab.new(), taken down at Close
 }
 
@@ -315,6 +316,14 @@ func (h *Host) Close() {
 		h.tracer.stop()
 	}
 	h.table.SetTracer(nil)
+	// Every socket but the captures first: the packets their closing
+	// sends (FINs, ACKs) reach the captures before those stop.
+	for _, s := range h.table.Sockets() {
+		if s.Kind != sock.Packet {
+			s.Close()
+		}
+	}
+	h.captures.stopAll()
 	h.table.CloseAll()
 	h.closeLabs()
 	for _, ns := range h.namespaces {

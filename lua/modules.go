@@ -30,6 +30,7 @@ func allModules() []module {
 		{name: "fs", doc: "files: stat, lstat, realpath, list, read, write", open: openFs},
 		{name: "proc", doc: "processes: proc.run a program with stdin, env and a time limit", open: openProc},
 		{name: "lab", doc: "a lab of hosts: network namespaces joined by links with delay and loss, routers, NAT (root)", open: openLab},
+		{name: "capture", doc: "packet capture: capture.open, packets as layers with fields and byte offsets, pcap files", open: openCaptureModule},
 		{name: "trace", doc: "trace(true | false | fn): every socket call as an strace-style line", open: openTrace},
 		{name: "help", doc: "help(), help(fn), help(\"module\")", open: openHelp},
 	}

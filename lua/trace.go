@@ -40,6 +40,9 @@ func (h *Host) TraceTo(w *Console, hex bool) {
 		if hex && len(e.Data) > 0 {
 			line += sock.HexDump(e.Data)
 		}
+		if h.traceLine(e, line) {
+			return // a capture shows it among its packets
+		}
 		w.WriteString(line)
 	})
 }
