@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"sockplay/lua"
+	"sockplay/sock/wire"
 )
 
 const usage = `usage: sockplay [options] [script [args]]
@@ -29,6 +31,12 @@ Available options are:
   -            execute stdin and stop handling options
   --trace      print every socket call to stderr, strace-style
   --trace-hex  the same, with hex dumps of the data
+  --capture[=FILTER]
+               print the packets the script's sockets send and receive
+               (or those a tcpdump FILTER keeps) to stderr, tcpdump-style,
+               each with its fd and the call that sent it (needs root)
+  --pcap FILE  write those packets to FILE as a pcap (tcpdump -r, Wireshark)
+  --iface NAME capture on NAME instead of lo
   --version    show version information
   --help       show this help
 With no script and a terminal, sockplay starts its REPL; .help there lists
@@ -48,6 +56,10 @@ type config struct {
 	script      string // "" none, "-" stdin
 	args        []string
 	trace, hex  bool
+	capture     bool   // --capture
+	filter      string // --capture=FILTER
+	pcap        string // --pcap FILE
+	iface       string // --iface NAME
 }
 
 func parseArgs(args []string) (config, error, bool) {
@@ -69,6 +81,24 @@ func parseArgs(args []string) (config, error, bool) {
 			c.trace = true
 		case a == "--trace-hex":
 			c.trace, c.hex = true, true
+		case a == "--capture":
+			c.capture = true
+		case strings.HasPrefix(a, "--capture="):
+			c.capture, c.filter = true, a[len("--capture="):]
+		case a == "--pcap" || a == "--iface":
+			if i+1 >= len(args) {
+				return c, fmt.Errorf("'%s' needs argument", a), false
+			}
+			i++
+			if a == "--pcap" {
+				c.pcap = args[i]
+			} else {
+				c.iface = args[i]
+			}
+		case strings.HasPrefix(a, "--pcap="):
+			c.pcap = a[len("--pcap="):]
+		case strings.HasPrefix(a, "--iface="):
+			c.iface = a[len("--iface="):]
 		case a == "--version", a == "-v":
 			return c, nil, true
 		case a == "--help", a == "-h":
@@ -131,10 +161,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}()
 	}
 
+	// Said once the host has closed every socket and stopped the capture.
+	var lastWords func()
+	defer func() {
+		if lastWords != nil {
+			lastWords()
+		}
+	}()
 	h := lua.New(lua.Options{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	defer h.Close()
 	if cfg.trace {
 		h.TraceTo(h.Stderr(), cfg.hex)
+	}
+	if cfg.capture || cfg.pcap != "" {
+		words, err := startCapture(h, cfg, repl)
+		if err != nil {
+			fmt.Fprintf(stderr, "sockplay: %v\n", err)
+			return 1
+		}
+		lastWords = words
 	}
 	if script == "" && len(cfg.chunks) == 0 && !cfg.interactive && !tty {
 		// Like lua: no script and no terminal means the program is stdin,
@@ -194,6 +239,60 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 130
 	}
 	return h.ExitCode()
+}
+
+// startCapture starts --capture and --pcap; what it returns prints the
+// capture's counters once the run is over.
+func startCapture(h *lua.Host, cfg config, repl bool) (func(), error) {
+	opts := wire.Options{Iface: cfg.iface, Filter: cfg.filter}
+	var file *os.File
+	if cfg.pcap != "" {
+		f, err := os.Create(cfg.pcap)
+		if err != nil {
+			return nil, fmt.Errorf("--pcap: %w", pathError(err))
+		}
+		file, opts.Pcap = f, f
+	}
+	var c *wire.Capture
+	var err error
+	if cfg.capture {
+		err = h.CaptureTo(h.Stderr(), opts)
+		c = h.Capturing()
+	} else {
+		if !repl {
+			opts.Keep = -1 // nobody will look at them: a pcap file is all
+		}
+		c, err = h.OpenCapture(opts)
+	}
+	if err != nil {
+		if file != nil {
+			file.Close()
+			os.Remove(cfg.pcap)
+		}
+		return nil, err
+	}
+	return func() {
+		c.Stop()
+		st := c.Stats()
+		if cfg.capture {
+			fmt.Fprintln(h.Stderr(), lua.StatsLine(st))
+		}
+		if file != nil {
+			if err := file.Close(); err != nil {
+				fmt.Fprintf(h.Stderr(), "sockplay: --pcap: %v\n", err)
+			} else if !cfg.capture {
+				fmt.Fprintf(h.Stderr(), "pcap: %d packets written to %s, %d dropped by the kernel\n", st.Kept, cfg.pcap, st.Dropped)
+			}
+		}
+	}, nil
+}
+
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
 }
 
 func isTerminal(r io.Reader) bool {

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"sockplay/lua"
+	"sockplay/sock/wire"
 )
 
 // command is one of the REPL's dot commands.
@@ -31,6 +32,7 @@ func init() {
 		{".fd", "N | var", "one fd's chain: fd -> open file description -> inode -> kernel socket and queues", (*REPL).cmdFd},
 		{".watch", "[all]", "the descriptor table redrawn twice a second, changes highlighted, until a key is pressed", (*REPL).cmdWatch},
 		{".trace", "on | off | hex", "print every socket call strace-style (hex: with payload dumps)", (*REPL).cmdTrace},
+		{".capture", "on | off | FILTER", "show the packets of this session's sockets (or those a tcpdump FILTER keeps) as they pass, each with its fd and the call that sent it (needs root)", (*REPL).cmdCapture},
 		{".tasks", "", "the background tasks and what they wait on", (*REPL).cmdTasks},
 		{".lab", "", "the lab's topology: hosts with their devices, routes and NAT; links with their shaping and counters", (*REPL).cmdLab},
 		{".kill", "N", "end task N: what it waits on wakes and it stops", (*REPL).cmdKill},
@@ -162,6 +164,38 @@ func (r *REPL) cmdTrace(ctx context.Context, arg string) {
 	}
 	if _, err := r.h.EvalAs(ctx, "stdin", Owner, code); err != nil {
 		fmt.Fprintln(r.errw, formatError(err))
+		r.failed = true
+		return
+	}
+	fmt.Fprintln(r.out, say)
+}
+
+func (r *REPL) cmdCapture(ctx context.Context, arg string) {
+	switch arg {
+	case "":
+		if c := r.h.Capturing(); c != nil {
+			fmt.Fprintln(r.out, lua.CaptureString(c))
+		} else {
+			fmt.Fprintln(r.out, "capture off (.capture on starts it)")
+		}
+		return
+	case "off":
+		st, ok := r.h.StopCapture()
+		if !ok {
+			fmt.Fprintln(r.out, "capture off")
+			return
+		}
+		fmt.Fprintln(r.out, lua.StatsLine(st))
+		return
+	}
+	opts := wire.Options{}
+	say := "capture on lo: the packets of this session's sockets appear as they pass (.capture off stops)"
+	if arg != "on" {
+		opts.Filter = arg
+		say = fmt.Sprintf("capture on lo, filter %q: packets appear as they pass (.capture off stops)", arg)
+	}
+	if err := r.h.CaptureTo(r.h.Stderr(), opts); err != nil {
+		fmt.Fprintf(r.errw, ".capture: %v\n", err)
 		r.failed = true
 		return
 	}
