@@ -183,7 +183,9 @@ func runProgram(ctx context.Context, spec runSpec) (*runResult, error) {
 	if startCmd == nil {
 		startCmd = (*exec.Cmd).Start
 	}
+	orphans.mu.Lock() // the pid is running before a scan may see it
 	if err := startCmd(cmd); err != nil {
+		orphans.mu.Unlock()
 		var se *sock.Error
 		if errors.As(err, &se) {
 			return nil, err
@@ -191,6 +193,8 @@ func runProgram(ctx context.Context, spec runSpec) (*runResult, error) {
 		return nil, startError(spec.argv[0], err)
 	}
 	r.pid = cmd.Process.Pid
+	orphans.running[r.pid] = true
+	orphans.mu.Unlock()
 
 	// Wait for the exit without reaping (WNOWAIT): while the program is a
 	// zombie its pid, and so its process group id, cannot be reused, which
@@ -229,6 +233,10 @@ func runProgram(ctx context.Context, spec runSpec) (*runResult, error) {
 	killGroup()
 	reapGroup(r.pid)
 	cmd.Wait() // reaps the program; its exit status is in ProcessState
+	orphans.mu.Lock()
+	delete(orphans.running, r.pid)
+	orphans.mu.Unlock()
+	watchOrphans()
 	r.state = cmd.ProcessState
 	r.elapsed = time.Since(start)
 	return r, nil
@@ -270,10 +278,55 @@ func reapGroup(pgid int) {
 	}
 }
 
-type procEntry struct{ pid, ppid int }
+// orphans are the processes a run leaves behind outside its process
+// group: a daemon that called setsid keeps running after the run, and
+// when its parent dies it becomes sockplay's child (sockplay is the
+// subreaper). Nobody else will wait for it, so sockplay watches each one
+// and reaps it when it exits; what it started in turn becomes sockplay's
+// then, and is watched too.
+var orphans = struct {
+	mu       sync.Mutex
+	running  map[int]bool // proc.run's programs (and groups) running now
+	watching map[int]bool
+}{running: map[int]bool{}, watching: map[int]bool{}}
+
+// watchOrphans looks for sockplay's children that no one waits for:
+// outside its own process group (the programs exec'd by sockplay's own
+// code stay in it) and outside the groups of the runs in progress (each
+// run reaps its own group). Each gets a goroutine that reaps it.
+func watchOrphans() {
+	self, group := os.Getpid(), unix.Getpgrp()
+	orphans.mu.Lock()
+	defer orphans.mu.Unlock()
+	for _, p := range procList(func(p procEntry) bool { return p.ppid == self }) {
+		if p.pgrp == group || orphans.running[p.pgrp] || orphans.watching[p.pid] {
+			continue
+		}
+		orphans.watching[p.pid] = true
+		go func(pid int) {
+			var ws unix.WaitStatus
+			for {
+				if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+					break
+				}
+			}
+			orphans.mu.Lock()
+			delete(orphans.watching, pid)
+			orphans.mu.Unlock()
+			watchOrphans()
+		}(p.pid)
+	}
+}
+
+type procEntry struct{ pid, ppid, pgrp int }
 
 // groupMembers lists the processes of group pgid from /proc.
 func groupMembers(pgid int) []procEntry {
+	return procList(func(p procEntry) bool { return p.pgrp == pgid })
+}
+
+// procList lists the processes that keep says to, from /proc.
+func procList(keep func(procEntry) bool) []procEntry {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -299,8 +352,8 @@ func groupMembers(pgid int) []procEntry {
 		}
 		ppid, _ := strconv.Atoi(f[1])
 		pgrp, _ := strconv.Atoi(f[2])
-		if pgrp == pgid {
-			out = append(out, procEntry{pid, ppid})
+		if p := (procEntry{pid, ppid, pgrp}); keep(p) {
+			out = append(out, p)
 		}
 	}
 	return out

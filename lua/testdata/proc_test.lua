@@ -106,6 +106,28 @@ function TestRunLeavesNothingBehindAfterNormalExit()
   expect.ok(r.time < 10, "did not wait for the background child")
 end
 
+function TestWhatEscapesTheGroupIsReapedWhenItEnds()
+  -- setsid leaves the group (as a daemon does): it outlives the run, and
+  -- when it exits, sockplay (its subreaper) must reap it, and then what
+  -- it started in turn
+  local daemon = "sleep 0.5 >/dev/null 2>&1 & echo $$ $!; exec >/dev/null 2>&1; sleep 0.4"
+  local r = proc.run{argv = {"sh", "-c", "setsid sh -c '" .. daemon .. "' & sleep 0.1"}, timeout = 10}
+  expect.eq(r.status, 0)
+  local pids = {}
+  for pid in r.stdout:gmatch("%d+") do pids[#pids + 1] = tonumber(pid) end
+  expect.eq(#pids, 2, "the daemon and its child: " .. r.stdout)
+  for _, pid in ipairs(pids) do
+    expect.ok(not gone(pid), "an escaped process outlives the run")
+  end
+  for _, pid in ipairs(pids) do
+    for _ = 1, 100 do
+      if gone(pid) then break end
+      sleep(0.02)
+    end
+    expect.ok(gone(pid), "exited and reaped, state " .. state(pid))
+  end
+end
+
 function TestKillingTheTaskKillsTheProgram()
   local pidfile = os.tmpname()
   local t = spawn(function()
