@@ -173,7 +173,7 @@ func (h *Host) dnsHandler(fn *glua.LFunction) dns.Handler {
 			}
 			return 0
 		})
-		t := h.startTask(ctx, call, nil, "dns handler", false)
+		t := h.startHelper(ctx, call, "dns handler", false)
 		h.unlock()
 		<-t.done
 		if t.err != nil {

@@ -15,6 +15,7 @@ package lua
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -402,10 +403,10 @@ func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LVal
 		h.unlock()
 		return nil, err
 	}
-	t := h.newTask(ctx, "main")
-	if owner != "" {
-		t.ctx.owner = owner
-	}
+	// A script's chunk is a numbered task ("task 1 (main)"); the REPL's
+	// are helpers named after their owner, so that a prompt's chunks take
+	// no task numbers.
+	t := h.newTask(ctx, cmp.Or(owner, "main"), owner == "")
 	h.unlock()
 	// The caller waits for the chunk anyway: it runs on the caller's
 	// goroutine, which spares starting one (and, at start-up, a thread).

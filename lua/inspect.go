@@ -115,7 +115,11 @@ func (h *Host) TaskRows() [][]string {
 			continue // the REPL printing a result
 		}
 		st, w := t.State()
-		rows = append(rows, []string{strconv.Itoa(t.ID), t.Name, st, orDash(w),
+		id := "-"
+		if t.ID != 0 {
+			id = strconv.Itoa(t.ID)
+		}
+		rows = append(rows, []string{id, t.Name, st, orDash(w),
 			orDash(strings.Join(owners[t.Owner()], ",")), age(time.Since(t.started))})
 	}
 	return rows

@@ -45,7 +45,7 @@ func (h *Host) Pretty(ctx context.Context, vals []glua.LValue) string {
 		out = strings.Join(parts, "\t")
 		return 0
 	})
-	t := h.startTask(ctx, fn, nil, "print", true)
+	t := h.startHelper(ctx, fn, "print", true)
 	h.unlock()
 	<-t.done
 	if t.err != nil {

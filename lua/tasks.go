@@ -75,9 +75,13 @@ func (t *Task) State() (state, waiting string) {
 	return t.state, t.waiting.String()
 }
 
-// Owner is the label the task's sockets carry in the descriptor table.
+// Owner is the label the task's sockets carry in the descriptor table:
+// "task 3 (name)", or a helper's name alone.
 func (t *Task) Owner() string {
-	if t.Name != "" && t.Name != fmt.Sprintf("task %d", t.ID) {
+	switch {
+	case t.ID == 0:
+		return t.Name
+	case t.Name != "" && t.Name != fmt.Sprintf("task %d", t.ID):
 		return fmt.Sprintf("task %d (%s)", t.ID, t.Name)
 	}
 	return fmt.Sprintf("task %d", t.ID)
@@ -105,21 +109,27 @@ func (r *taskRegistry) init() {
 	r.changed = make(chan struct{})
 }
 
-func (r *taskRegistry) add(t *Task) {
+// add registers t; a numbered task gets the next number. Helpers (see
+// startHelper) get none, so the numbers a user sees go up one by one.
+func (r *taskRegistry) add(t *Task, numbered bool) {
 	r.mu.Lock()
-	r.nextID++
-	t.ID = r.nextID
+	if numbered {
+		r.nextID++
+		t.ID = r.nextID
+		r.byID[t.ID] = t
+	}
 	if t.Name == "" {
 		t.Name = fmt.Sprintf("task %d", t.ID)
 	}
-	r.byID[t.ID] = t
 	r.byState[t.L] = t
 	r.mu.Unlock()
 }
 
 func (r *taskRegistry) remove(t *Task) {
 	r.mu.Lock()
-	delete(r.byID, t.ID)
+	if t.ID != 0 {
+		delete(r.byID, t.ID)
+	}
 	delete(r.byState, t.L)
 	close(r.changed)
 	r.changed = make(chan struct{})
@@ -128,12 +138,17 @@ func (r *taskRegistry) remove(t *Task) {
 
 func (r *taskRegistry) list() []*Task {
 	r.mu.Lock()
-	out := make([]*Task, 0, len(r.byID))
-	for _, t := range r.byID {
+	out := make([]*Task, 0, len(r.byState))
+	for _, t := range r.byState {
 		out = append(out, t)
 	}
 	r.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].started.Before(out[j].started)
+	})
 	return out
 }
 
@@ -165,7 +180,7 @@ func (r *taskRegistry) waitAll(ctx context.Context) {
 	for {
 		r.mu.Lock()
 		n := 0
-		for _, t := range r.byID {
+		for _, t := range r.byState {
 			if !t.Daemon {
 				n++
 			}
@@ -215,7 +230,7 @@ func (h *Host) taskCtx(L *glua.LState) context.Context {
 // the interpreter lock; the task starts running when the caller lets go.
 // foreground tasks report their error to the caller instead of printing it.
 func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua.LValue, name string, foreground bool) *Task {
-	t := h.newTask(parent, name)
+	t := h.newTask(parent, name, true)
 	go h.runTask(t, fn, args, foreground)
 	return t
 }
@@ -223,7 +238,7 @@ func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua
 // startTaskIn is startTask for a background task whose sockets open in
 // ns (a lab host's namespace; nil: sockplay's own).
 func (h *Host) startTaskIn(ns *sock.Netns, fn *glua.LFunction, args []glua.LValue, name string) *Task {
-	t := h.newTask(h.ctx, name)
+	t := h.newTask(h.ctx, name, true)
 	t.ctx.netns.Store(ns)
 	go h.runTask(t, fn, args, false)
 	return t
@@ -238,16 +253,25 @@ func (h *Host) taskNetns(L *glua.LState) *sock.Netns {
 	return nil
 }
 
-// newTask makes and registers a task that runTask will run. The caller
-// holds the interpreter lock.
-func (h *Host) newTask(parent context.Context, name string) *Task {
+// startHelper is startTask for a task the host runs for a moment on its
+// own account (printing a result, a DNS handler's call, delivering trace
+// events): it takes no task number, and its sockets carry its name alone.
+func (h *Host) startHelper(parent context.Context, fn *glua.LFunction, name string, foreground bool) *Task {
+	t := h.newTask(parent, name, false)
+	go h.runTask(t, fn, nil, foreground)
+	return t
+}
+
+// newTask makes and registers a task that runTask will run, numbered or
+// not (see startHelper). The caller holds the interpreter lock.
+func (h *Host) newTask(parent context.Context, name string, numbered bool) *Task {
 	if parent == nil {
 		parent = h.ctx
 	}
 	th, _ := h.L.NewThread()
 	t := &Task{Name: name, L: th, done: make(chan struct{}), state: "running", started: time.Now()}
 	t.ctx.init(h, t)
-	h.tasks.add(t)
+	h.tasks.add(t, numbered)
 	t.ctx.owner = t.Owner()
 	if parent != h.ctx {
 		t.ctx.follow(parent)
@@ -322,7 +346,11 @@ func openTasks(h *Host) {
 		t := checkTask(L, 1)
 		switch L.CheckString(2) {
 		case "id":
-			L.Push(glua.LNumber(t.ID))
+			if t.ID == 0 {
+				L.Push(glua.LNil) // a helper has no number
+			} else {
+				L.Push(glua.LNumber(t.ID))
+			}
 		case "name":
 			L.Push(glua.LString(t.Name))
 		case "state":
@@ -340,10 +368,14 @@ func openTasks(h *Host) {
 
 func (h *Host) taskString(t *Task) string {
 	st, w := t.State()
-	if w != "" {
-		return fmt.Sprintf("<task %d %q %s: %s>", t.ID, t.Name, st, w)
+	id := ""
+	if t.ID != 0 {
+		id = fmt.Sprintf(" %d", t.ID)
 	}
-	return fmt.Sprintf("<task %d %q %s>", t.ID, t.Name, st)
+	if w != "" {
+		return fmt.Sprintf("<task%s %q %s: %s>", id, t.Name, st, w)
+	}
+	return fmt.Sprintf("<task%s %q %s>", id, t.Name, st)
 }
 
 func (h *Host) taskValue(L *glua.LState, t *Task) glua.LValue {
@@ -474,7 +506,9 @@ func (h *Host) luaTasks(L *glua.LState) int {
 	for _, t := range h.tasks.list() {
 		st, w := t.State()
 		row := L.NewTable()
-		row.RawSetString("id", glua.LNumber(t.ID))
+		if t.ID != 0 {
+			row.RawSetString("id", glua.LNumber(t.ID))
+		}
 		row.RawSetString("name", glua.LString(t.Name))
 		row.RawSetString("state", glua.LString(st))
 		if w != "" {

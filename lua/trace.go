@@ -95,7 +95,7 @@ func (h *Host) luaTrace(L *glua.LState) int {
 				L.Call(1, 0)
 			}
 		})
-		t := h.startTask(h.ctx, deliver, nil, "trace", false)
+		t := h.startHelper(h.ctx, deliver, "trace", false)
 		t.Daemon = true
 		ts.task = t
 		h.tracer = ts

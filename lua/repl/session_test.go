@@ -65,7 +65,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // mainWaiting reports whether the prompt's chunk is blocked in call.
 func mainWaiting(r *REPL, call string) bool {
 	for _, row := range r.h.TaskRows()[1:] {
-		if row[1] == "main" && strings.HasPrefix(row[3], call) {
+		if row[1] == Owner && strings.HasPrefix(row[3], call) {
 			return true
 		}
 	}

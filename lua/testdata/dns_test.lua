@@ -369,3 +369,16 @@ function TestMissingZoneFileIsAFailure()
   expect.eq(code, "ENOENT")
   expect.match(msg, "cannot open zone file")
 end
+
+function TestHandlerCallsTakeNoTaskNumbers()
+  -- each question runs the handler as a task, but a helper one: the
+  -- numbers of the tasks a script starts still go up one by one
+  local srv = assert(dns.serve{addr = "127.0.0.1:0", handler = function(req)
+    return {answer = {{type = "A", address = "192.0.2.1"}}}
+  end})
+  for _ = 1, 3 do assert(q(srv, "x.test", "A")) end
+  local next = spawn(function() end)
+  expect.eq(next.id, srv.task.id + 1)
+  wait(next)
+  srv:close()
+end
