@@ -266,7 +266,9 @@ func fdRows(entries []sock.Entry, all bool, names map[int]string) [][]string {
 		}
 		owner := s.Owner
 		if n := names[e.FD]; n != "" && e.FD >= 0 {
-			owner = n + " (" + s.Owner + ")"
+			// "l, task 1 (main)": the variable, then the owner, whose own
+			// label may hold parentheses already.
+			owner = n + ", " + s.Owner
 		}
 		io := fmt.Sprintf("%d/%d", s.BytesIn, s.BytesOut)
 		if !s.Kind.Stream() {

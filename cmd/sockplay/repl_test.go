@@ -332,7 +332,7 @@ func TestTerminalWatch(t *testing.T) {
 	tm := startTerm(t, t.TempDir())
 	port := tm.port(`srv = sock.listen_tcp("127.0.0.1", 0); port = select(2, srv:getsockname()); port`)
 	tm.line(".watch")
-	listenRow := regexp.MustCompile(`(?m)^\d+\s+tcp\s+LISTEN\s+(\d+)\s+\d+\s+127\.0\.0\.1:` + port + `\s.*srv \(repl\)`)
+	listenRow := regexp.MustCompile(`(?m)^\d+\s+tcp\s+LISTEN\s+(\d+)\s+\d+\s+127\.0\.0\.1:` + port + `\s.*srv, repl`)
 	tm.waitFor("the listener in the table", func(s string) bool {
 		m := listenRow.FindStringSubmatch(s)
 		return strings.Contains(s, ".watch  ") && m != nil && m[1] == "0"

@@ -236,7 +236,7 @@ func TestTour(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"[1/8]", "> srv = sock.listen_tcp(\"127.0.0.1\", 0)", "LISTEN",
-		"conn (repl)", "c (task", "ESTABLISHED", "\"hi from the client\"", "client read: hello",
+		"conn, repl", "c, task", "ESTABLISHED", "\"hi from the client\"", "client read: hello",
 		"CLOSE_WAIT", "FIN_WAIT2", "TIME_WAIT", "That was the tour.",
 	} {
 		if !strings.Contains(text, want) {
@@ -265,12 +265,12 @@ func TestFdsNames(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf(".fds: want a header and 2 rows:\n%s", table)
 	}
-	for _, want := range []string{"srv (repl)", "lfd (repl)"} {
+	for _, want := range []string{"srv, repl", "lfd, repl"} {
 		if !strings.Contains(table, want) {
 			t.Errorf(".fds lacks %q:\n%s", want, table)
 		}
 	}
-	if strings.Contains(table, "n (repl)") {
+	if strings.Contains(table, "n, repl") {
 		t.Errorf(".fds names a counter-like variable:\n%s", table)
 	}
 	// Every column starts at the same offset in every line.

@@ -11,11 +11,11 @@ import (
 func TestWatchFrameHighlightsChanges(t *testing.T) {
 	head := []string{"FD", "KIND", "STATE", "RECV-Q", "SEND-Q", "LOCAL", "PEER", "IN/OUT", "OWNER", "AGE"}
 	first := [][]string{head,
-		{"5", "tcp", "LISTEN", "0", "128", "127.0.0.1:8080", "*", "0/0", "srv (repl)", "1.0s"},
+		{"5", "tcp", "LISTEN", "0", "128", "127.0.0.1:8080", "*", "0/0", "srv, repl", "1.0s"},
 	}
 	second := [][]string{head,
-		{"5", "tcp", "LISTEN", "1", "128", "127.0.0.1:8080", "*", "0/0", "srv (repl)", "1.5s"},
-		{"6", "tcp", "ESTABLISHED", "0", "0", "127.0.0.1:40000", "127.0.0.1:8080", "0/0", "c (repl)", "0ms"},
+		{"5", "tcp", "LISTEN", "1", "128", "127.0.0.1:8080", "*", "0/0", "srv, repl", "1.5s"},
+		{"6", "tcp", "ESTABLISHED", "0", "0", "127.0.0.1:40000", "127.0.0.1:8080", "0/0", "c, repl", "0ms"},
 	}
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	text, keys := renderWatchFrame(first, nil, false, 120, 40, now)

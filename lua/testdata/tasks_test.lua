@@ -159,6 +159,19 @@ function TestSpawnNamed()
   expect.fails(function() spawn{function() end, name = "a\nb"} end, "one%-line")
 end
 
+function TestOwnerLabelsDoNotNest()
+  -- the OWNER column names the variable that holds the socket and the
+  -- task that owns it, without a label in parentheses inside another
+  local t = spawn{function() held = assert(sock.udp()); sleep(10) end, name = "inner"}
+  sleep(0.05)
+  local text = tostring(fds())
+  expect.match(text, "held, task %d+ %(inner%)")
+  expect.ok(not text:find("%([^()]*%(", 1), "a label nests parentheses:\n" .. text)
+  kill(t)
+  wait(t, 5)
+  held:close()
+end
+
 -- A task's thread starts with a small registry (the Lua stack) that grows
 -- on demand: deep recursion, big unpacks and wide calls all work in a task
 -- as in the main chunk, and a blocking call in the middle of a deep stack
