@@ -111,7 +111,7 @@ type terminal struct {
 	atPrompt bool              // liner's Prompt is waiting for keys
 	held     bool              // .watch draws: background output waits
 	queue    []byte
-	redraw   *time.Timer // a pending SIGWINCH to make liner redraw
+	echo     *echo // what liner draws, on its way to the terminal
 	history  *historyFile
 
 	restoreOnce sync.Once
@@ -120,6 +120,12 @@ type terminal struct {
 func runTerminal(h *lua.Host) int {
 	cooked, _ := liner.TerminalMode()
 	t := &terminal{cooked: cooked}
+	e, err := startEcho(os.Stdout, &t.mu)
+	if err != nil {
+		fmt.Fprintf(h.Stderr(), "sockplay: %v\n", err)
+		return 1
+	}
+	t.echo = e
 	t.ln = liner.NewLiner()
 	t.raw, _ = liner.TerminalMode()
 	defer t.restore()
@@ -130,7 +136,7 @@ func runTerminal(h *lua.Host) int {
 	t.ln.SetWordCompleter(r.Complete)
 	t.history = openHistory(historyPath(), t.ln, h.Stderr())
 
-	h.Stdout().SetHook(t.hook(os.Stdout))
+	h.Stdout().SetHook(t.hook(t.echo.term))
 	h.Stderr().SetHook(t.hook(os.Stderr))
 	defer h.Stdout().SetHook(nil)
 	defer h.Stderr().SetHook(nil)
@@ -170,12 +176,10 @@ func runTerminal(h *lua.Host) int {
 func (t *terminal) restore() {
 	t.restoreOnce.Do(func() {
 		t.mu.Lock()
-		if t.redraw != nil {
-			t.redraw.Stop()
-		}
 		t.atPrompt = false
 		t.mu.Unlock()
 		t.ln.Close()
+		t.echo.stop()
 		if t.cooked != nil {
 			t.cooked.ApplyMode()
 		}
@@ -194,6 +198,7 @@ func (t *terminal) ReadLine(prompt string) (string, error) {
 	t.atPrompt = true
 	t.mu.Unlock()
 	line, err := t.ln.Prompt(prompt)
+	t.echo.sync() // what liner drew is on the screen before what follows
 	t.mu.Lock()
 	t.atPrompt = false
 	t.mu.Unlock()
@@ -215,10 +220,8 @@ func (t *terminal) addHistory(line string) {
 }
 
 // hook prints what tasks write while the prompt waits above it: clear the
-// prompt's row, write, and have liner redraw the prompt and the half-typed
-// line under it. liner cannot do this itself (it has no API for output
-// from elsewhere), but it redraws on SIGWINCH, so the process sends itself
-// one. Outside the prompt writes go straight through.
+// prompt's row, write, and draw liner's row again from the bytes liner
+// drew it with (see echo). Outside the prompt writes go straight through.
 func (t *terminal) hook(w io.Writer) func(p []byte) bool {
 	return func(p []byte) bool {
 		t.mu.Lock()
@@ -232,32 +235,15 @@ func (t *terminal) hook(w io.Writer) func(p []byte) bool {
 		if !t.atPrompt {
 			return false
 		}
-		buf := make([]byte, 0, len(p)+8)
+		buf := make([]byte, 0, len(p)+len(t.echo.row)+8)
 		buf = append(buf, "\r\x1b[K"...)
 		buf = append(buf, p...)
 		if len(p) > 0 && p[len(p)-1] != '\n' {
 			buf = append(buf, '\n') // the prompt needs a line of its own
 		}
-		w.Write(buf)
-		t.scheduleRedraw()
+		w.Write(append(buf, t.echo.row...))
 		return true
 	}
-}
-
-// scheduleRedraw sends SIGWINCH a little later, once for a burst of
-// writes. The caller holds t.mu.
-func (t *terminal) scheduleRedraw() {
-	if t.redraw != nil {
-		return
-	}
-	t.redraw = time.AfterFunc(15*time.Millisecond, func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.redraw = nil
-		if t.atPrompt {
-			syscall.Kill(os.Getpid(), syscall.SIGWINCH)
-		}
-	})
 }
 
 // Hold, WaitKey and Size make the terminal a repl.Screen for .watch.
@@ -271,7 +257,7 @@ func (t *terminal) Hold() func() {
 		defer t.mu.Unlock()
 		t.held = false
 		if len(t.queue) > 0 {
-			os.Stdout.Write(t.queue)
+			t.echo.term.Write(t.queue)
 			t.queue = nil
 		}
 	}

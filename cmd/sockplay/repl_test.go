@@ -232,13 +232,21 @@ func TestTerminalCtrlCDuringAccept(t *testing.T) {
 	})
 }
 
+// backgroundPrinter starts a task that prints "background says LINE" for
+// the first line a client sends to the port it returns.
+func (tm *tmuxTerm) backgroundPrinter() string {
+	tm.t.Helper()
+	port := tm.port(`trigger = sock.listen_tcp("127.0.0.1", 0); tport = select(2, trigger:getsockname()); tport`)
+	tm.line(`spawn(function() local c = trigger:accept(); print("background says " .. c:read_line()); c:close() end)`)
+	tm.waitPrompt(">")
+	return port
+}
+
 // Background output while a line is half typed lands above the prompt,
 // and the half-typed line survives, redrawn, and submits as typed.
 func TestTerminalBackgroundOutput(t *testing.T) {
 	tm := startTerm(t, t.TempDir())
-	port := tm.port(`trigger = sock.listen_tcp("127.0.0.1", 0); tport = select(2, trigger:getsockname()); tport`)
-	tm.line(`spawn(function() local c = trigger:accept(); print("background says " .. c:read_line()); c:close() end)`)
-	tm.waitPrompt(">")
+	port := tm.backgroundPrinter()
 	tm.typeText("x = 40")
 	tm.waitPrompt("> x = 40")
 	nc(t, port, "hello\n")
@@ -253,6 +261,32 @@ func TestTerminalBackgroundOutput(t *testing.T) {
 	tm.waitPrompt("> x = 40 + 2")
 	tm.keys("Enter")
 	tm.eval("x", "42")
+}
+
+// Background output during a Ctrl-R search lands above it and leaves the
+// search open: more keys refine it, and Enter runs what it found.
+func TestTerminalBackgroundOutputDuringSearch(t *testing.T) {
+	tm := startTerm(t, t.TempDir())
+	port := tm.backgroundPrinter()
+	tm.keys("C-r")
+	tm.typeText("tpo")
+	tm.waitFor("the search", func(s string) bool {
+		return strings.HasPrefix(lastLine(s), "(reverse-i-search)`tpo': trigger = ")
+	})
+	nc(t, port, "hello\n")
+	tm.waitFor("the background line above the search, still open", func(s string) bool {
+		lines := strings.Split(strings.TrimRight(s, "\n "), "\n")
+		return len(lines) >= 2 && lines[len(lines)-2] == "background says hello" &&
+			strings.HasPrefix(lines[len(lines)-1], "(reverse-i-search)`tpo': trigger = ")
+	})
+	tm.typeText("rt")
+	tm.waitFor("the search refined", func(s string) bool {
+		return strings.HasPrefix(lastLine(s), "(reverse-i-search)`tport': trigger = ")
+	})
+	tm.keys("Enter")
+	tm.waitFor("the found line to run (a new listener, on a new port)", func(s string) bool {
+		return regexp.MustCompile(`\nbackground says hello\n> trigger = .*tport\n\d+\n>$`).MatchString(strings.TrimRight(s, "\n "))
+	})
 }
 
 func TestTerminalTabCompletion(t *testing.T) {
