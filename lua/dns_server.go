@@ -9,6 +9,7 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
+	"sockplay/sock"
 	"sockplay/sock/dns"
 )
 
@@ -112,8 +113,10 @@ func (h *Host) dnsServe(L *glua.LState) int {
 	if o.Log {
 		cfg.Log = func(line string) { h.out.WriteString(line + "\n") }
 	}
+	// In a lab host the server, and its handler's calls, live there.
+	ns := h.taskNetns(L)
 	if handler != nil {
-		cfg.Handler = h.dnsHandler(handler)
+		cfg.Handler = h.dnsHandler(handler, ns)
 	}
 	host := strings.Trim(o.Host, "[]")
 	fam := dns.IPv4
@@ -127,7 +130,7 @@ func (h *Host) dnsServe(L *glua.LState) int {
 	// The task exists before the sockets so that they carry its name in
 	// the descriptor table; it starts running when this call returns.
 	s := &dnsServer{}
-	s.task = h.startTaskIn(h.taskNetns(L), h.L.NewFunction(func(L *glua.LState) int {
+	s.task = h.startTaskIn(ns, h.L.NewFunction(func(L *glua.LState) int {
 		if s.srv != nil {
 			h.blocking(L, "serve dns on "+s.srv.Addr().String(), func(context.Context) {
 				<-s.srv.Done() // its context is the task's: kill ends it too
@@ -135,7 +138,7 @@ func (h *Host) dnsServe(L *glua.LState) int {
 			})
 		}
 		return 0
-	}), nil, "dns.serve") // in a lab host, its sockets are the host's
+	}), nil, "dns.serve")
 	if s.srv, err = dns.Serve(&s.task.ctx, h.table, netip.AddrPortFrom(addrs[0], uint16(o.Port)), cfg); err != nil {
 		return pushFail(L, err)
 	}
@@ -151,7 +154,7 @@ var errHandlerFailed = errors.New("the handler failed")
 // dnsHandler runs fn as a task for each question and waits for it: its
 // reply, converted inside the task so that a bad one fails the task (and
 // the server answers SERVFAIL) with the error in the task's report.
-func (h *Host) dnsHandler(fn *glua.LFunction) dns.Handler {
+func (h *Host) dnsHandler(fn *glua.LFunction, ns *sock.Netns) dns.Handler {
 	return func(ctx context.Context, req *dns.Request) (*dns.Reply, error) {
 		var reply *dns.Reply
 		h.lock(nil)
@@ -174,6 +177,7 @@ func (h *Host) dnsHandler(fn *glua.LFunction) dns.Handler {
 			return 0
 		})
 		t := h.startHelper(ctx, call, "dns handler", false)
+		t.ctx.netns.Store(ns)
 		h.unlock()
 		<-t.done
 		if t.err != nil {

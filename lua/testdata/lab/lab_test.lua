@@ -252,3 +252,21 @@ function TestDNSInALab()
   srv:close()
   net:close()
 end
+
+-- A handler of a server in a host runs there: a socket it opens is the
+-- host's.
+function TestDNSHandlerRunsInTheHost()
+  local net = assert(lab.new())
+  local client, server = net:host("client"), net:host("server")
+  net:link(client, server)
+  local srv = assert(server:call(dns.serve, {addr = "0.0.0.0:53", handler = function(req)
+    local u = assert(sock.udp())
+    local where = sock.info(u).host
+    u:close()
+    return {answer = {{type = "TXT", text = req.client .. " asked, answered in " .. tostring(where)}}}
+  end}))
+  local r = assert(client:run{argv = {"dig", "+short", "+time=5", "+tries=1", "@server", "who.lab.test", "TXT"}, timeout = 10})
+  expect.eq(r.stdout, "\"" .. client.addr .. " asked, answered in server\"\n", r.stderr)
+  srv:close()
+  net:close()
+end
