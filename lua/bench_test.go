@@ -38,7 +38,12 @@ func BenchmarkIdleTaskMemory(b *testing.B) {
 			for i = 1, n do
 				clients[#clients + 1] = assert(sock.dial_tcp("127.0.0.1", port, 5))
 				local a = assert(l:accept())
-				spawn(function() a:read(1) end)
+				spawn(function() a:write(a:read(1)); a:read(1) end)
+			end
+			-- One round trip on each, as echobench -mem makes: every task
+			-- has woken, answered and gone back to waiting.
+			for _, c in ipairs(clients) do
+				assert(c:write("x")); assert(c:read(1))
 			end
 		end`); err != nil {
 		b.Fatal(FormatError(err))

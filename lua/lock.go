@@ -18,15 +18,19 @@ import (
 // accept, rarely won it, the accept queue filled, and the kernel dropped
 // SYNs that were sent again a second later.
 //
-// A handover wakes the waiter through a channel, which Go's scheduler
-// turns into a direct switch to it on the same processor, so the FIFO
-// order costs no more than the barging one.
+// Each waiter blocks on a sync.Mutex of its own, locked before it waits and
+// unlocked by the holder that hands the lock over: Go's scheduler makes
+// that wake-up a direct switch to the waiter on the same processor, so the
+// FIFO order costs no more than the barging one. (A channel would do the
+// same, but its send and receive take more of the goroutine's stack, at
+// its deepest point: a socket call letting go of the lock as it parks.
+// That little more doubled an idle task's stack, from 4 to 8 KiB.)
 type interpLock struct {
 	state atomic.Int32 // lockFree, lockHeld, or lockQueued: held with waiters
 	mu    sync.Mutex   // guards the queue, and moves into or out of lockQueued
-	// The waiters in arrival order, each blocked on its channel: a ring
+	// The waiters in arrival order, each blocked on its turn: a ring
 	// ring[head:head+n], grown by doubling.
-	ring    []chan struct{}
+	ring    []*turn
 	head, n int
 }
 
@@ -36,9 +40,12 @@ const (
 	lockQueued
 )
 
-// wakeChans lends the channels waiters block on: a waiting goroutine holds
-// one only while it waits, so ten thousand idle tasks hold none.
-var wakeChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+// turn is what one waiter blocks on: a mutex locked while it waits.
+type turn struct{ mu sync.Mutex }
+
+// turns lends them: a goroutine holds one only while it waits, so ten
+// thousand idle tasks hold none.
+var turns = sync.Pool{New: func() any { return new(turn) }}
 
 // lock takes the lock, queueing behind the current waiters when it is held.
 func (l *interpLock) lock() {
@@ -58,9 +65,9 @@ func (l *interpLock) lock() {
 			break
 		}
 	}
-	ch := l.enqueue()
+	t := l.enqueue()
 	l.mu.Unlock()
-	waitTurn(ch)
+	t.wait()
 }
 
 // unlock releases the lock, or hands it to the first waiter.
@@ -71,7 +78,7 @@ func (l *interpLock) unlock() {
 	l.mu.Lock()
 	next := l.dequeue()
 	l.mu.Unlock()
-	next <- struct{}{}
+	next.mu.Unlock() // its turn
 }
 
 // contended reports whether anyone waits for the lock.
@@ -89,46 +96,48 @@ func (l *interpLock) yield() {
 		return
 	}
 	next := l.dequeue()
-	ch := l.enqueue()
+	t := l.enqueue()
 	l.mu.Unlock()
-	next <- struct{}{}
-	waitTurn(ch)
+	next.mu.Unlock()
+	t.wait()
 }
 
-// waitTurn blocks until the holder hands the lock over on ch.
-func waitTurn(ch chan struct{}) {
-	<-ch
-	wakeChans.Put(ch)
+// wait blocks until the holder hands the lock over, then gives t back.
+func (t *turn) wait() {
+	t.mu.Lock()
+	t.mu.Unlock()
+	turns.Put(t)
 }
 
-// enqueue adds a waiter at the tail and returns the channel it waits on.
+// enqueue adds a waiter at the tail and returns the turn it waits on.
 // The caller holds mu.
-func (l *interpLock) enqueue() chan struct{} {
-	ch := wakeChans.Get().(chan struct{})
+func (l *interpLock) enqueue() *turn {
+	t := turns.Get().(*turn)
+	t.mu.Lock() // until the holder unlocks it
 	if l.n == len(l.ring) {
-		grown := make([]chan struct{}, max(8, 2*len(l.ring)))
+		grown := make([]*turn, max(8, 2*len(l.ring)))
 		for i := range l.n {
 			grown[i] = l.ring[(l.head+i)%len(l.ring)]
 		}
 		l.ring, l.head = grown, 0
 	}
-	l.ring[(l.head+l.n)%len(l.ring)] = ch
+	l.ring[(l.head+l.n)%len(l.ring)] = t
 	l.n++
 	l.state.Store(lockQueued)
-	return ch
+	return t
 }
 
-// dequeue takes the first waiter's channel; the lock stays held, by that
+// dequeue takes the first waiter's turn; the lock stays held, by that
 // waiter from now on. The caller holds mu and the queue is not empty.
-func (l *interpLock) dequeue() chan struct{} {
-	ch := l.ring[l.head]
+func (l *interpLock) dequeue() *turn {
+	t := l.ring[l.head]
 	l.ring[l.head] = nil
 	l.head = (l.head + 1) % len(l.ring)
 	l.n--
 	if l.n == 0 {
 		l.state.Store(lockHeld)
 	}
-	return ch
+	return t
 }
 
 // queueLen is the number of waiters (for tests).

@@ -9,7 +9,7 @@ func (s *Socket) Info() SocketInfo {
 		return info
 	}
 	info.BytesIn, info.BytesOut, info.DgramsIn, info.DgramsOut = s.Counters()
-	info.Waits = s.waits.Load()
+	info.Waits = s.Waits()
 	socketState(s, &info)
 	return info
 }

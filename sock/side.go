@@ -46,12 +46,22 @@ type side struct {
 	n    int   // opRead, opRecv: bytes read; opWrite: written so far
 	err  error // the system call's failure
 
-	to   *sockaddr                               // opSend: the destination; nil: the connected peer
-	size int                                     // opRecv: the datagram's full size
-	from netip.AddrPort                          // opRecv: the sender
-	use  func([]byte, netip.AddrPort, int) error // opRecv: sees the pooled buffer's bytes
-	uerr error                                   // opRecv: use's failure
-	keep bool                                    // opRecv: copy the bytes for the trace into dst
+}
+
+// addrState is what the calls of a datagram or listening socket pass
+// between the caller and the side's try: addresses, mostly. A stream that
+// only reads and writes never needs it, so a socket makes it the first
+// time one of those calls runs, and 10,000 connections carry none. The
+// read side's fields and the write side's are each touched only by the
+// holder of that side's lock.
+type addrState struct {
+	from netip.AddrPort                    // opRecv: the sender; opAccept: the new connection's peer
+	size int                               // opRecv: the datagram's full size
+	use  func([]byte, netip.AddrPort, int) // opRecv: sees the pooled buffer's bytes
+	keep bool                              // opRecv: copy the bytes onto dst too, for the trace
+
+	to  *sockaddr // opSend: the destination; nil: the connected peer
+	dst sockaddr  // opSend: where a sendto's destination is laid out
 }
 
 // What a wait runs on each try.
@@ -98,7 +108,6 @@ func (sd *side) acquire(ctx context.Context, op string) error {
 	}
 	sd.ctx, sd.parker, sd.parked = ctx, parker, parker != nil
 	sd.n, sd.err, sd.op = 0, nil, opFunc
-	sd.size, sd.from = 0, netip.AddrPort{}
 	return nil
 }
 
@@ -109,28 +118,10 @@ func (sd *side) release() {
 	p := sd.parker
 	sd.ctx, sd.parker, sd.try = nil, nil, nil
 	sd.dst, sd.p, sd.text = nil, nil, ""
-	sd.to, sd.use, sd.uerr, sd.keep = nil, nil, nil, false
 	sd.lock.unlock()
 	if p != nil {
 		p.Unpark()
 	}
-}
-
-// run runs try until it reports done, parking in the poller between tries.
-// Everything happens inside one raw call: the poller forgets readiness it
-// saw before the call began, so the first try must run inside it, and a
-// try that fails arms the wait (parker, deadline, cancel) before control
-// goes back to the poller. An operation that completes at once costs one
-// system call, one that must wait two.
-func (sd *side) run(op string) error {
-	if sd.direct && sd.attemptDirect() {
-		return nil
-	}
-	err := sd.runPolled(op)
-	// The next operation goes straight to the system call if this one did
-	// not have to wait.
-	sd.direct = sd.first
-	return err
 }
 
 // attemptDirect makes the operation's system call without the poller's
@@ -161,8 +152,17 @@ func (sd *side) attemptDirect() bool {
 // the socket is open and the call: it widens that window.
 var directHook func()
 
-// runPolled runs the operation inside the poller (see run's comment).
-func (sd *side) runPolled(op string) error {
+// run runs try until it reports done, parking in the poller between tries.
+// Everything happens inside one raw call: the poller forgets readiness it
+// saw before the call began, so the first try must run inside it, and a
+// try that fails arms the wait (parker, deadline, cancel) before control
+// goes back to the poller. An operation that completes at once costs one
+// system call, one that must wait two. While this side's operations
+// complete at once, run first makes the call directly (attemptDirect).
+func (sd *side) run(op string) error {
+	if sd.direct && sd.attemptDirect() {
+		return nil
+	}
 	sd.first, sd.cancelled, sd.stop, sd.watched = true, false, nil, false
 	sd.fired.Store(false)
 	if sd.armed.Load() {
@@ -191,6 +191,9 @@ func (sd *side) runPolled(op string) error {
 			runtime.Gosched()
 		}
 	}
+	// The next operation goes straight to the system call if this one did
+	// not have to wait.
+	sd.direct = sd.first
 	switch {
 	case err != nil:
 		return sd.s.pollError(op, sd.ctx, err)
@@ -334,8 +337,9 @@ func (sd *side) tryWrite(fd int) bool {
 	return true
 }
 
-// tryAccept accepts one connection: its fd in sd.n, the peer in sd.from.
+// tryAccept accepts one connection: its fd in sd.n, the peer in from.
 func (sd *side) tryAccept(fd int) bool {
+	as := sd.s.addrs()
 	for {
 		nfd, peer, errno := sysAccept(fd)
 		switch errno {
@@ -344,7 +348,7 @@ func (sd *side) tryAccept(fd int) bool {
 		case unix.EINTR, unix.ECONNABORTED:
 			continue
 		case 0:
-			sd.n, sd.from = nfd, peer
+			sd.n, as.from = nfd, peer
 		default:
 			sd.err = errno
 		}
@@ -352,10 +356,11 @@ func (sd *side) tryAccept(fd int) bool {
 	}
 }
 
-// trySend sends sd.p as one datagram to sd.to.
+// trySend sends sd.p as one datagram to the addrState's to.
 func (sd *side) trySend(fd int) bool {
+	to := sd.s.addrs().to
 	for {
-		switch errno := sysSend(fd, sd.p, sd.to); errno {
+		switch errno := sysSend(fd, sd.p, to); errno {
 		case unix.EAGAIN:
 			return false
 		case unix.EINTR:
@@ -371,8 +376,10 @@ func (sd *side) trySend(fd int) bool {
 
 // tryRecv receives one datagram with recvmsg(2), into sd.p or into a
 // pooled buffer of sd.max bytes that is copied out (into sd.text when
-// sd.str, else onto sd.dst) or shown to sd.use before it goes back.
+// sd.str, else onto sd.dst) or shown to the addrState's use before it
+// goes back.
 func (sd *side) tryRecv(fd int) bool {
+	as := sd.s.addrs()
 	p, bp := sd.buffer()
 	if bp != nil {
 		defer putReadBuf(bp)
@@ -396,11 +403,11 @@ func (sd *side) tryRecv(fd int) bool {
 		if !from.IsValid() {
 			from, _ = sd.s.PeerAddr()
 		}
-		sd.n, sd.size, sd.from = n, size, from
+		sd.n, as.size, as.from = n, size, from
 		switch {
-		case sd.use != nil:
-			sd.uerr = sd.use(p[:n], from, size)
-			if sd.keep {
+		case as.use != nil:
+			as.use(p[:n], from, size)
+			if as.keep {
 				sd.dst = append(sd.dst, p[:n]...)
 			}
 		case bp != nil:

@@ -30,16 +30,14 @@ type Socket struct {
 
 	closed    atomic.Bool
 	listening atomic.Bool
-	peerSet   atomic.Bool    // peer is known (a connected or accepted stream)
-	peer      netip.AddrPort // written once, before peerSet
-	dst       *sockaddr      // the destination of a sendto, under the write side's lock
-	direct    atomic.Int32   // system calls in progress outside the poller (side.attemptDirect)
-	rd, wr    side           // one reader (or accepter), one writer at a time
-	timeout   atomic.Int64   // nanoseconds; 0 waits for ever
+	addrSt    atomic.Pointer[addrState] // made by the first call that needs it (addrs)
+	direct    atomic.Int32              // system calls in progress outside the poller (side.attemptDirect)
+	rd, wr    side                      // one reader (or accepter), one writer at a time
+	timeout   atomic.Int64              // nanoseconds; 0 waits for ever
 
 	bytesIn, bytesOut   atomic.Uint64
 	dgramsIn, dgramsOut atomic.Uint64
-	waits               atomic.Uint64 // operations that parked in the poller
+	waits               atomic.Uint32 // operations that parked in the poller
 
 	impair   atomic.Pointer[impairer]
 	describe atomic.Pointer[describer] // a packet socket's CaptureInfo
@@ -155,7 +153,7 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 	if err == nil {
 		sd.op = opAccept
 		err = sd.run("accept")
-		nfd, peer = sd.n, sd.from
+		nfd, peer = sd.n, s.addrs().from
 		if err == nil && sd.err != nil {
 			err = wrap("accept", sd.err)
 		}
@@ -174,7 +172,6 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 		unix.Close(nfd)
 		return nil, netip.AddrPort{}, err
 	}
-	c.setPeer(peer)
 	if !start.IsZero() {
 		s.emit(start, Event{Call: "accept", Args: []string{peer.String()}}, nfd, nil)
 	}
@@ -211,7 +208,6 @@ func (s *Socket) connect(ctx context.Context, addr netip.AddrPort) error {
 	}
 	switch cerr {
 	case 0:
-		s.connected(addr)
 		return nil
 	case unix.EINPROGRESS, unix.EALREADY:
 	default:
@@ -238,22 +234,7 @@ func (s *Socket) connect(ctx context.Context, addr netip.AddrPort) error {
 	if cerr != 0 {
 		return wrap("connect", cerr)
 	}
-	s.connected(addr)
 	return nil
-}
-
-// connected records the peer of a stream that connect made.
-func (s *Socket) connected(addr netip.AddrPort) {
-	if s.Kind.Stream() {
-		s.setPeer(addr)
-	}
-}
-
-// setPeer remembers a stream's peer, known once it is connected or
-// accepted, so that Close need not ask the kernel for it.
-func (s *Socket) setPeer(addr netip.AddrPort) {
-	s.peer = addr
-	s.peerSet.Store(true)
 }
 
 // Read reads whatever has arrived, up to len(p) bytes, waiting until at
@@ -337,9 +318,8 @@ func (s *Socket) copyDatagram(ctx context.Context, max int, str bool, dst []byte
 		text, _, size, err = s.RecvFromString(ctx, "read", max)
 		n = len(text)
 	} else {
-		n, err = s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, sz int) error {
+		n, err = s.recvInto(ctx, "read", max, func(p []byte, _ netip.AddrPort, sz int) {
 			dst, size = append(dst, p...), sz
-			return nil
 		})
 	}
 	if err == nil && size > n {
@@ -386,10 +366,7 @@ func (s *Socket) traceRead(start time.Time, max, n int, err error, data []byte) 
 // see ReadString. use gets the bytes that fit in max, the sender and the
 // datagram's real size.
 func (s *Socket) RecvFromInto(ctx context.Context, max int, use func(p []byte, from netip.AddrPort, size int)) error {
-	_, err := s.recvInto(ctx, "recvfrom", max, func(p []byte, from netip.AddrPort, size int) error {
-		use(p, from, size)
-		return nil
-	})
+	_, err := s.recvInto(ctx, "recvfrom", max, use)
 	return err
 }
 
@@ -411,7 +388,7 @@ func (s *Socket) RecvFromString(ctx context.Context, op string, max int) (text s
 	return text, from, size, err
 }
 
-func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]byte, netip.AddrPort, int) error) (int, error) {
+func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]byte, netip.AddrPort, int)) (int, error) {
 	if max < 0 {
 		max = 0 // a negative size would slice the pooled buffer out of range
 	}
@@ -422,7 +399,8 @@ func (s *Socket) recvInto(ctx context.Context, op string, max int, use func([]by
 		if err != nil {
 			return 0, err
 		}
-		return n, use(p[:n], from, size)
+		use(p[:n], from, size)
+		return n, nil
 	}
 	n, _, _, _, err := s.recvDatagram(ctx, op, nil, max, false, use)
 	return n, err
@@ -522,18 +500,16 @@ func (s *Socket) rawSend(ctx context.Context, op string, p []byte, to *sockaddr,
 	if err := sd.acquire(ctx, op); err != nil {
 		return 0, err
 	}
+	as := s.addrs()
 	if to == nil && addr.IsValid() {
-		if s.dst == nil {
-			s.dst = new(sockaddr)
-		}
 		sa, err := makeSockaddr(s.Kind, addr)
 		if err != nil {
 			sd.release()
 			return 0, wrap(op, err)
 		}
-		*s.dst, to = sa, s.dst
+		as.dst, to = sa, &as.dst
 	}
-	sd.op, sd.p, sd.to = opSend, p, to
+	sd.op, sd.p, as.to = opSend, p, to
 	err := sd.run(op)
 	if err == nil && sd.err != nil {
 		err = wrap(op, sd.err)
@@ -575,24 +551,25 @@ func (s *Socket) recv(ctx context.Context, op string, p []byte) (n int, from net
 // many bytes were stored, the string, the sender, the datagram's real size
 // (more than n when it was truncated), and the failure of the call, else
 // use's error.
-func (s *Socket) recvDatagram(ctx context.Context, op string, p []byte, max int, str bool, use func([]byte, netip.AddrPort, int) error) (n int, text string, from netip.AddrPort, size int, err error) {
+func (s *Socket) recvDatagram(ctx context.Context, op string, p []byte, max int, str bool, use func([]byte, netip.AddrPort, int)) (n int, text string, from netip.AddrPort, size int, err error) {
 	start := s.table.traceStart()
 	sd := &s.rd
 	var traced []byte
 	if err = sd.acquire(ctx, op); err == nil {
-		sd.op, sd.p, sd.max, sd.str, sd.use = opRecv, p, max, str, use
-		sd.keep = use != nil && !start.IsZero() // the bytes, for the trace
+		as := s.addrs()
+		sd.op, sd.p, sd.max, sd.str = opRecv, p, max, str
+		as.use, as.keep = use, use != nil && !start.IsZero() // the bytes, for the trace
+		as.from, as.size = netip.AddrPort{}, 0
 		err = sd.run(op)
 		if err == nil && sd.err != nil {
 			err = wrap(op, sd.err)
 		}
-		n, text, from, size, traced = sd.n, sd.text, sd.from, sd.size, sd.dst
-		uerr := sd.uerr
+		n, text, from, size, traced = sd.n, sd.text, as.from, as.size, sd.dst
+		as.use = nil
 		sd.release()
 		if err == nil {
 			s.bytesIn.Add(uint64(n))
 			s.dgramsIn.Add(1)
-			err = uerr
 		}
 	}
 	if start.IsZero() {
@@ -651,10 +628,7 @@ func (s *Socket) Close() error {
 		return err
 	}
 	local, _ := s.LocalAddr()
-	peer := s.peer
-	if !s.peerSet.Load() {
-		peer, _ = s.PeerAddr()
-	}
+	peer, _ := s.PeerAddr()
 	s.table.forget(s, local, peer)
 	if im := s.impair.Swap(nil); im != nil {
 		im.stop(s)
@@ -692,10 +666,19 @@ func (s *Socket) Counters() (bytesIn, bytesOut, dgramsIn, dgramsOut uint64) {
 	return s.bytesIn.Load(), s.bytesOut.Load(), s.dgramsIn.Load(), s.dgramsOut.Load()
 }
 
+// addrs returns the socket's addrState, making it the first time.
+func (s *Socket) addrs() *addrState {
+	if as := s.addrSt.Load(); as != nil {
+		return as
+	}
+	s.addrSt.CompareAndSwap(nil, new(addrState))
+	return s.addrSt.Load()
+}
+
 // Waits counts the operations on s that had to wait in the poller: a
 // call the kernel could complete at once (data already queued, room in
 // the send buffer, a connection in the accept queue) does not count.
-func (s *Socket) Waits() uint64 { return s.waits.Load() }
+func (s *Socket) Waits() uint64 { return uint64(s.waits.Load()) }
 
 // Listening reports whether Listen succeeded on s.
 func (s *Socket) Listening() bool { return s.listening.Load() }
