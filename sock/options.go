@@ -1,8 +1,11 @@
 package sock
 
 import (
+	"encoding/binary"
+	"fmt"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,4 +113,48 @@ func (s *Socket) Option(name string) (int, error) {
 		return err
 	})
 	return v, err
+}
+
+// SetOptionBytes sets an option by its level and number, for callers with
+// option names of their own (LuaSocket's "tcp-nodelay",
+// "ip-add-membership"); value is the option's bytes as the kernel takes
+// them (an int in host byte order, a struct linger, an ip_mreq). name
+// labels the call in the trace.
+func (s *Socket) SetOptionBytes(name string, level, opt int, value []byte) error {
+	start := s.table.traceStart()
+	err := s.control("setsockopt", func(fd int) error {
+		return unix.SetsockoptString(fd, level, opt, string(value))
+	})
+	if !start.IsZero() {
+		s.emit(start, Event{Call: "setsockopt", Args: []string{name, optionBytesString(value)}}, 0, err)
+	}
+	return err
+}
+
+// OptionBytes reads an option by its level and number: at most size bytes
+// of its value, as the kernel gives them.
+func (s *Socket) OptionBytes(level, opt, size int) ([]byte, error) {
+	buf := make([]byte, max(size, 1))
+	n := uint32(len(buf))
+	err := s.control("getsockopt", func(fd int) error {
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return buf[:min(int(n), len(buf))], nil
+}
+
+// optionBytesString shows an option value in a trace: an int-sized value
+// as the number, anything else in hex.
+func optionBytesString(v []byte) string {
+	if len(v) == 4 {
+		return strconv.Itoa(int(int32(binary.NativeEndian.Uint32(v))))
+	}
+	return fmt.Sprintf("%x", v)
 }

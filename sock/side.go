@@ -36,6 +36,7 @@ type side struct {
 	cancelled bool
 	watched   bool // parker, a CancelWatcher, watches the context instead
 	direct    bool // the last operation did not wait: try the next one directly
+	noWait    bool // the socket allows no wait and the first try failed
 	str       bool // opRead: copy what was read into text, else onto dst
 
 	// The built-in operations' arguments and results.
@@ -163,7 +164,7 @@ func (sd *side) run(op string) error {
 	if sd.direct && sd.attemptDirect() {
 		return nil
 	}
-	sd.first, sd.cancelled, sd.stop, sd.watched = true, false, nil, false
+	sd.first, sd.cancelled, sd.stop, sd.watched, sd.noWait = true, false, nil, false, false
 	sd.fired.Store(false)
 	if sd.armed.Load() {
 		// A deadline left by an earlier wait (a timeout that did not fire,
@@ -199,6 +200,8 @@ func (sd *side) run(op string) error {
 		return sd.s.pollError(op, sd.ctx, err)
 	case sd.cancelled:
 		return withOp(op, ErrCanceled)
+	case sd.noWait:
+		return withOp(op, ErrTimeout)
 	}
 	return nil
 }
@@ -231,6 +234,10 @@ func (sd *side) stepOnce(fd uintptr) bool {
 	ctx := sd.ctx
 	if ended(ctx) {
 		sd.cancelled = true
+		return true
+	}
+	if sd.s.timeout.Load() < 0 { // NoWait: report the wait instead of making it
+		sd.noWait = true
 		return true
 	}
 	sd.s.waits.Add(1) // about to park (unless a cancel is found below)

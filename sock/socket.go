@@ -49,9 +49,16 @@ type Socket struct {
 // own. A socket accepted from a listener lives where the listener does.
 func (s *Socket) Netns() *Netns { return s.netns }
 
-// SetTimeout bounds every later blocking operation on s; 0 removes the bound.
+// NoWait, given to SetTimeout, makes every later operation on s try its
+// system call once: one that would have to wait fails at once with
+// ETIMEDOUT instead, as a non-blocking socket's EAGAIN (LuaSocket's
+// timeout 0, which coroutine schedulers build on).
+const NoWait time.Duration = -1
+
+// SetTimeout bounds every later blocking operation on s; 0 removes the
+// bound, NoWait allows no wait at all.
 func (s *Socket) SetTimeout(d time.Duration) {
-	if d < 0 {
+	if d < 0 && d != NoWait {
 		d = 0
 	}
 	s.timeout.Store(int64(d))
