@@ -62,6 +62,20 @@ func (h *Host) adoptCoroutines() {
 			return n
 		}))
 	}
+	// coroutine.yield fails, as Lua 5.1's does, where a Go function
+	// (pcall, xpcall, table.sort's comparator, string.gsub's callback ...)
+	// lies between it and its coroutine: gopher-lua cannot yield across
+	// one, and trying breaks its VM. Libraries probe for this (coxpcall,
+	// under Copas) and then use pcalls built on coroutines.
+	if y, ok := co.RawGetString("yield").(*glua.LFunction); ok && y.IsG {
+		inner := y.GFunction
+		co.RawSetString("yield", h.L.NewFunction(func(L *glua.LState) int {
+			if goFrameBelow(L) {
+				L.RaiseError("attempt to yield across metamethod/C-call boundary")
+			}
+			return inner(L)
+		}))
+	}
 	wrapG("create", func(L *glua.LState) *glua.LState {
 		th, _ := L.Get(-1).(*glua.LState)
 		return th
@@ -74,6 +88,22 @@ func (h *Host) adoptCoroutines() {
 		}
 		return nil
 	})
+}
+
+// goFrameBelow reports whether a Go function called the Lua code that is
+// running on L (level 0 is the running function itself).
+func goFrameBelow(L *glua.LState) bool {
+	for level := 1; ; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			return false
+		}
+		if f, err := L.GetInfo("f", dbg, glua.LNil); err == nil {
+			if fn, ok := f.(*glua.LFunction); ok && fn.IsG {
+				return true
+			}
+		}
+	}
 }
 
 func openBaseDocs(h *Host) {

@@ -302,3 +302,30 @@ function TestCallsThatNeedNotWaitDoNot()
   expect.eq(sock.info(c).waits, 1)
   c:close(); a:close(); u1:close(); u2:close()
 end
+
+-- A yield with a Go function between it and its coroutine (pcall here)
+-- fails as in Lua 5.1, inside the pcall, instead of breaking the VM; a
+-- plain yield still works. coxpcall (Copas) probes exactly this.
+function TestYieldAcrossPcallFails()
+  local co = coroutine.create(function()
+    return pcall(coroutine.yield, "never")
+  end)
+  local ok, pok, msg = coroutine.resume(co)
+  expect.eq(ok, true)
+  expect.eq(pok, false)
+  expect.match(msg, "attempt to yield across metamethod/C%-call boundary")
+  expect.eq(coroutine.status(co), "dead")
+  local sorted = coroutine.wrap(function()
+    local t = {3, 1, 2}
+    return pcall(table.sort, t, function(a, b) coroutine.yield(); return a < b end)
+  end)
+  local sok, serr = sorted()
+  expect.eq(sok, false)
+  expect.match(serr, "yield across")
+  local plain = coroutine.wrap(function(a)
+    local b = coroutine.yield(a + 1)
+    return b * 2
+  end)
+  expect.eq(plain(1), 2)
+  expect.eq(plain(5), 10)
+end
