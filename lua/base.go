@@ -110,6 +110,7 @@ func openBaseDocs(h *Host) {
 	h.setGlobals([]fn{
 		{"print", h.luaPrint, "print(...)  -- write the values, tab-separated, and a newline"},
 	})
+	h.openLoaders()
 	iolib := h.L.GetGlobal("io").(*glua.LTable)
 	h.addFuncs(iolib, []fn{
 		{"write", h.luaIOWrite, "io.write(...)  -- write strings and numbers with no separator"},

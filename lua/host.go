@@ -398,7 +398,7 @@ func (h *Host) Eval(ctx context.Context, name, src string) ([]glua.LValue, error
 // chunk as a short task, and "repl" says more than a dead "task 7 (main)".
 func (h *Host) EvalAs(ctx context.Context, name, owner, src string) ([]glua.LValue, error) {
 	h.lock(nil)
-	fn, err := h.L.Load(strings.NewReader(src), name)
+	fn, err := loadLua(h.L, strings.NewReader(src), name)
 	if err != nil {
 		h.unlock()
 		return nil, err
