@@ -161,9 +161,9 @@ func (h *Host) socketNames(L *glua.LState) map[int]string {
 		}
 		switch v := v.(type) {
 		case *glua.LUserData:
-			if o, ok := v.Value.(*sockObj); ok && !o.s.Closed() {
-				if old, dup := names[o.s.FD]; !dup || string(name) < old {
-					names[o.s.FD] = string(name)
+			if s := userdataSocket(v); s != nil && !s.Closed() {
+				if old, dup := names[s.FD]; !dup || string(name) < old {
+					names[s.FD] = string(name)
 				}
 			}
 		case glua.LNumber:
@@ -185,6 +185,18 @@ func (h *Host) socketNames(L *glua.LState) map[int]string {
 		}
 	}
 	return names
+}
+
+// userdataSocket is the socket a socket object (sockplay's or a LuaSocket
+// object) holds, or nil.
+func userdataSocket(v *glua.LUserData) *sock.Socket {
+	switch o := v.Value.(type) {
+	case *sockObj:
+		return o.s
+	case *lsSocket:
+		return o.s
+	}
+	return nil
 }
 
 // fdLikeName rejects the names of numbers that are seldom fds.

@@ -43,7 +43,7 @@ func (h *Host) HelpText(L *glua.LState, v glua.LValue) string {
 		return "no help for this function"
 	case glua.LString:
 		name := string(v)
-		if t, ok := L.GetGlobal(name).(*glua.LTable); ok && h.modDocs[name] != "" {
+		if t, ok := h.moduleTable(name); ok && h.modDocs[name] != "" {
 			return h.moduleHelp(name, t)
 		}
 		for _, m := range allModules() {
@@ -56,8 +56,8 @@ func (h *Host) HelpText(L *glua.LState, v glua.LValue) string {
 		}
 		return fmt.Sprintf("no module or function named %q; help() lists them", name)
 	case *glua.LTable:
-		for name := range h.modDocs {
-			if L.GetGlobal(name) == v {
+		for _, name := range h.moduleNames() {
+			if t, ok := h.moduleTable(name); ok && t == v {
 				return h.moduleHelp(name, v)
 			}
 		}
@@ -65,6 +65,9 @@ func (h *Host) HelpText(L *glua.LState, v glua.LValue) string {
 	case *glua.LUserData:
 		if _, ok := v.Value.(*sockObj); ok {
 			return "a socket object: its methods are the sock module's functions with the socket in place of the fd (s:read(), s:write(data) ...); s.fd is its fd. help(\"sock\") lists them."
+		}
+		if o, ok := v.Value.(*lsSocket); ok {
+			return fmt.Sprintf("a LuaSocket %s object: its methods are LuaSocket's (help(obj.receive) shows one); help(\"socket\") lists the module", o.class)
 		}
 		if _, ok := v.Value.(*Task); ok {
 			return "a task: wait(t) gets its results, kill(t) ends it; t.id, t.name, t.state"

@@ -72,6 +72,8 @@ type Host struct {
 	builtin     map[*glua.LFunction]struct{} // gopher-lua's own functions
 	stdinReader *bufio.Reader
 	modDocs     map[string]string
+	libs        map[string]*glua.LTable // modules require finds that are no globals (socket, mime.core)
+	ls          *luasocketState
 	bufs        map[int]*readBuffer // bytes read past a line or delimiter, per fd
 	peers       peerCache           // recent datagram peers as Lua values
 	tracer      *traceSink
@@ -104,6 +106,7 @@ func New(opts Options) *Host {
 		res:     opts.Resolve,
 		docs:    make(map[*glua.LFunction]string, 256), // every module's functions
 		modDocs: map[string]string{},
+		libs:    map[string]*glua.LTable{},
 		bufs:    map[int]*readBuffer{},
 
 		resolver: &dns.Resolver{Table: opts.Table, Config: opts.DNS},

@@ -79,6 +79,12 @@ func (h *Host) fieldsOf(v glua.LValue, methodsOnly bool) []string {
 			if !methodsOnly {
 				out = append(out, "id", "name", "state", "waiting")
 			}
+		case *lsSocket:
+			if mt, ok := v.Metatable.(*glua.LTable); ok {
+				if idx, ok := mt.RawGetString("__index").(*glua.LTable); ok {
+					out = append(out, h.fieldsOf(idx, methodsOnly)...)
+				}
+			}
 		default:
 			out = append(out, h.labFields(v, methodsOnly)...)
 		}
@@ -143,8 +149,8 @@ func SocketFD(v glua.LValue) (int, bool) {
 			return int(v), true
 		}
 	case *glua.LUserData:
-		if o, ok := v.Value.(*sockObj); ok {
-			return o.s.FD, true
+		if s := userdataSocket(v); s != nil {
+			return s.FD, true
 		}
 	}
 	return 0, false

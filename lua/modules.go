@@ -32,6 +32,9 @@ func allModules() []module {
 		{name: "lab", doc: "a lab of hosts: network namespaces joined by links with delay and loss, routers, NAT (root)", open: openLab},
 		{name: "capture", doc: "packet capture: capture.open, packets as layers with fields and byte offsets, pcap files", open: openCaptureModule},
 		{name: "trace", doc: "trace(true | false | fn): every socket call as an strace-style line", open: openTrace},
+		{name: "socket", doc: "LuaSocket 3 (require \"socket\"): tcp, udp, select, dns ... on sockplay's sockets; Copas runs on it", open: openLuaSocket},
+		{name: "mime", doc: "LuaSocket's MIME filters (require \"mime.core\"): b64, unb64, qp, unqp, wrp, qpwrp, eol, dot", open: openMime},
+		{name: "require", doc: "require finds modules as lua5.1 does: LUA_PATH, LUA_CPATH, ./, the script's folder, the system's Lua 5.1 trees", open: openSearchPaths},
 		{name: "help", doc: "help(), help(fn), help(\"module\")", open: openHelp},
 	}
 }
@@ -93,6 +96,29 @@ func (h *Host) newModule(name, doc string, fns []fn) *glua.LTable {
 	return t
 }
 
+// newLibrary builds a module table that require finds but that is no
+// global until a script says so, as LuaSocket's modules are not.
+func (h *Host) newLibrary(name, doc string, fns []fn) *glua.LTable {
+	t := h.L.NewTable()
+	h.addFuncs(t, fns)
+	h.modDocs[name] = doc
+	h.libs[name] = t
+	h.L.PreloadModule(name, func(L *glua.LState) int {
+		L.Push(t)
+		return 1
+	})
+	return t
+}
+
+// moduleTable is a documented module's table: a global, or a library.
+func (h *Host) moduleTable(name string) (*glua.LTable, bool) {
+	if t, ok := h.libs[name]; ok {
+		return t, true
+	}
+	t, ok := h.L.GetGlobal(name).(*glua.LTable)
+	return t, ok
+}
+
 func (h *Host) addFuncs(t *glua.LTable, fns []fn) {
 	for _, f := range fns {
 		lf := h.L.NewFunction(quoteArgErrors(shortName(f.name), f.f))
@@ -124,7 +150,7 @@ func (h *Host) Documented() map[string]bool {
 		}
 		visit("", h.L.G.Global)
 		for name := range h.modDocs {
-			if t, ok := h.L.GetGlobal(name).(*glua.LTable); ok {
+			if t, ok := h.moduleTable(name); ok {
 				visit(name+".", t)
 			}
 		}

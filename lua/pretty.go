@@ -91,6 +91,11 @@ func (p *prettyPrinter) metaString(v glua.LValue) (string, bool) {
 }
 
 func (p *prettyPrinter) value(v glua.LValue, depth int) string {
+	if o := lsArgValue(v); o != nil && o.s != nil && !o.s.Closed() {
+		// A LuaSocket object prints as LuaSocket prints it, and the REPL
+		// adds what sockplay knows of its socket.
+		return lsString(o) + " " + SocketString(o.s)
+	}
 	if s, ok := p.metaString(v); ok {
 		return s
 	}

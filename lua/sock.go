@@ -955,41 +955,10 @@ func (h *Host) sockPoll(L *glua.LState) int {
 		values = append(values, v)
 		pfds = append(pfds, unix.PollFd{Fd: int32(s.FD), Events: ev})
 	}
-	var err error
-	var cancelled bool
-	h.waitWith(L, waitFor("poll", fmt.Sprintf("%d fds", len(pfds))), func(ctx context.Context) {
-		deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
-		for {
-			slice := 50
-			if len(buffered) > 0 {
-				slice = 0
-			}
-			if timeout >= 0 {
-				left := int(time.Until(deadline).Milliseconds())
-				slice = max(0, min(slice, left))
-			}
-			var n int
-			n, err = unix.Poll(pfds, slice)
-			if err == unix.EINTR {
-				err = nil
-				continue
-			}
-			if err != nil || n > 0 || len(buffered) > 0 {
-				return
-			}
-			if ctx.Err() != nil {
-				cancelled = true
-				return
-			}
-			if timeout >= 0 && !time.Now().Before(deadline) {
-				return
-			}
-		}
-	})
-	if cancelled {
-		h.raiseCancelled(L)
+	if len(buffered) > 0 {
+		timeout = 0 // bytes already read wait: look, but do not wait
 	}
-	if err != nil {
+	if _, err := h.pollFds(L, "poll", pfds, timeout); err != nil {
 		return pushFail(L, &sock.Error{Op: "poll", Code: sock.Code(err), Msg: sock.Message(err)})
 	}
 	readable, writable := L.NewTable(), L.NewTable()
@@ -1004,6 +973,52 @@ func (h *Host) sockPoll(L *glua.LState) int {
 	L.Push(readable)
 	L.Push(writable)
 	return 2
+}
+
+// pollFds waits until one of fds is ready or timeout seconds pass
+// (negative: no limit), letting the other tasks run; a kill or Ctrl-C
+// ends the wait (the wait is cut into slices to notice). With timeout 0 it
+// looks once, keeping the interpreter lock.
+func (h *Host) pollFds(L *glua.LState, what string, fds []unix.PollFd, timeout float64) (int, error) {
+	if timeout == 0 {
+		for {
+			n, err := unix.Poll(fds, 0)
+			if err != unix.EINTR {
+				return n, err
+			}
+		}
+	}
+	var n int
+	var err error
+	var cancelled bool
+	h.waitWith(L, waitFor(what, fmt.Sprintf("%d fds", len(fds))), func(ctx context.Context) {
+		deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
+		for {
+			slice := 50
+			if timeout >= 0 {
+				slice = max(0, min(slice, int(time.Until(deadline).Milliseconds())+1))
+			}
+			n, err = unix.Poll(fds, slice)
+			if err == unix.EINTR {
+				err = nil
+				continue
+			}
+			if err != nil || n > 0 {
+				return
+			}
+			if ctx.Err() != nil {
+				cancelled = true
+				return
+			}
+			if timeout >= 0 && !time.Now().Before(deadline) {
+				return
+			}
+		}
+	})
+	if cancelled {
+		h.raiseCancelled(L)
+	}
+	return n, err
 }
 
 // The one-call helpers.

@@ -470,7 +470,14 @@ func (h *Host) luaSleep(L *glua.LState) int {
 	if secs < 0 {
 		L.ArgError(1, "seconds must not be negative")
 	}
-	d := time.Duration(secs * float64(time.Second))
+	h.sleep(L, secs)
+	return 0
+}
+
+// sleep pauses the task for secs seconds, letting the others run; a kill
+// or Ctrl-C ends it.
+func (h *Host) sleep(L *glua.LState, secs float64) {
+	d := time.Duration(min(secs, 1e9) * float64(time.Second))
 	var interrupted bool
 	h.waitWith(L, waitDesc{op: "sleep", fd: -1, detail: fmt.Sprintf("%gs", secs)}, func(ctx context.Context) {
 		tm := time.NewTimer(d)
@@ -484,7 +491,6 @@ func (h *Host) luaSleep(L *glua.LState) int {
 	if interrupted {
 		h.raiseCancelled(L)
 	}
-	return 0
 }
 
 // raiseCancelled ends a task whose context was cancelled while it waited.

@@ -147,8 +147,20 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // when the test ends.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	cmd := exec.Command(Binary(t), args...)
+	return StartProgram(t, nil, Binary(t), args...)
+}
+
+// StartProgram is Start for another program (lua5.1 running the same
+// script, to compare), run in the repository's top directory with env
+// added to its environment.
+func StartProgram(t testing.TB, env []string, path string, args ...string) *Server {
+	t.Helper()
+	name := filepath.Base(path)
+	cmd := exec.Command(path, args...)
 	cmd.Dir = Root()
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -173,13 +185,13 @@ func Start(t testing.TB, args ...string) *Server {
 		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
 		if !ok {
 			<-s.done
-			t.Fatalf("sockplay %s: first line %q, want \"listening on HOST:PORT\"\nstderr:\n%s", strings.Join(args, " "), line, s.Stderr())
+			t.Fatalf("%s %s: first line %q, want \"listening on HOST:PORT\"\nstderr:\n%s", name, strings.Join(args, " "), line, s.Stderr())
 		}
 		s.Addr = addr
 		i := strings.LastIndexByte(addr, ':')
 		s.Host, s.Port = strings.Trim(addr[:i], "[]"), addr[i+1:]
 	case <-time.After(10 * time.Second):
-		t.Fatalf("sockplay %s: no \"listening on\" line within 10 s", strings.Join(args, " "))
+		t.Fatalf("%s %s: no \"listening on\" line within 10 s", name, strings.Join(args, " "))
 	}
 	return s
 }
@@ -215,5 +227,23 @@ func (s *Server) Wait(timeout time.Duration) bool {
 		return true
 	case <-time.After(timeout):
 		return false
+	}
+}
+
+// Terminate ends the server with SIGTERM and waits for it: for programs
+// that SIGINT does not stop (lua5.1 blocked in LuaSocket, which retries
+// its system calls on EINTR).
+func (s *Server) Terminate() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
 	}
 }

@@ -48,3 +48,16 @@ func Root(t testing.TB) {
 	}
 	t.Skip("needs root (network namespaces); skipping")
 }
+
+// NeedFile returns path, skipping (or failing) t when it does not exist:
+// a library a Debian package installs (lua-socket's socket.lua ...).
+func NeedFile(t testing.TB, path, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if Required() {
+			t.Fatalf("%s is missing: package %s is not installed (SOCKPLAY_REQUIRE_PEERS=1); .ci/run installs it", path, pkg)
+		}
+		t.Skipf("%s is missing (package %s); skipping (set SOCKPLAY_REQUIRE_PEERS=1 to fail instead)", path, pkg)
+	}
+	return path
+}

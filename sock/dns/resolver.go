@@ -463,3 +463,17 @@ func lookupHostsAddr(path string, a netip.Addr) []string {
 	}
 	return out
 }
+
+// HostsEntry returns the hosts file's line for name, as gethostbyname
+// reports it: the line's canonical name (its first) and the other names.
+func (r *Resolver) HostsEntry(name string) (canonical string, aliases []string, ok bool) {
+	name = strings.TrimSuffix(name, ".")
+	for _, e := range readHosts(r.Config.withDefaults().Hosts) {
+		for _, n := range e.names {
+			if strings.EqualFold(strings.TrimSuffix(n, "."), name) {
+				return e.names[0], e.names[1:], true
+			}
+		}
+	}
+	return "", nil, false
+}
