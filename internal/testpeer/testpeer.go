@@ -4,9 +4,14 @@
 package testpeer
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Required reports whether missing peers fail tests instead of skipping them.
@@ -60,4 +65,58 @@ func NeedFile(t testing.TB, path, pkg string) string {
 		t.Skipf("%s is missing (package %s); skipping (set SOCKPLAY_REQUIRE_PEERS=1 to fail instead)", path, pkg)
 	}
 	return path
+}
+
+// Tcpdump starts tcpdump with args (an interface, -w FILE, a filter ...),
+// adding the options that make it write each packet as it comes and keep
+// root's rights, and returns once it listens. stop ends it (a signal: it
+// writes what it holds); the test's end stops it too.
+func Tcpdump(t testing.TB, args ...string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(Path(t, "tcpdump"), append([]string{"-U", "--immediate-mode", "-Z", "root"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+	t.Cleanup(stop)
+	failed := make(chan string, 1) // what tcpdump said, if it ended first
+	go func() {
+		var log strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				close(failed)
+				io.Copy(io.Discard, stderr)
+				return
+			}
+			log.WriteString(sc.Text() + "\n")
+		}
+		failed <- log.String()
+	}()
+	select {
+	case msg, ok := <-failed:
+		if ok {
+			t.Fatalf("tcpdump %s did not start:\n%s", strings.Join(args, " "), msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpdump did not listen within 10 s")
+	}
+	return stop
 }

@@ -1,11 +1,9 @@
 package wire
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,7 +29,6 @@ func rootOrSkip(t *testing.T, why string) {
 // ladder shows the handshake, the data each way and the close, and the
 // layer view finds the data where the client wrote it.
 func TestLadderOfLiveCapture(t *testing.T) {
-	tcpdump := testpeer.Path(t, "tcpdump")
 	rootOrSkip(t, "capturing with tcpdump")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,32 +37,7 @@ func TestLadderOfLiveCapture(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 	file := filepath.Join(t.TempDir(), "live.pcap")
-	td := exec.Command(tcpdump, "-i", "lo", "-U", "--immediate-mode", "-Z", "root", "-w", file, "tcp port "+strconv.Itoa(port))
-	stderr, _ := td.StderrPipe()
-	if err := td.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer td.Process.Kill()
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				listening <- sc.Text()
-				io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-		close(listening)
-	}()
-	select {
-	case _, ok := <-listening:
-		if !ok {
-			t.Fatal("tcpdump ended before it listened")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump did not start listening in 10s")
-	}
+	stop := testpeer.Tcpdump(t, "-i", "lo", "-w", file, "tcp port "+strconv.Itoa(port))
 
 	served := make(chan error, 1)
 	go func() {
@@ -109,8 +81,7 @@ func TestLadderOfLiveCapture(t *testing.T) {
 			break
 		}
 	}
-	td.Process.Kill()
-	td.Wait()
+	stop()
 
 	var kinds []string
 	for _, st := range l.Steps {
