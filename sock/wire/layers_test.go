@@ -159,7 +159,7 @@ func TestLayerViewSummary(t *testing.T) {
 	p := testFrames(t, "http.pcap")[3]
 	p.Iface, p.Out, p.FD, p.Owner, p.Call, p.PeerFD, p.PeerOwner = "lo", true, 7, "task 1 (main)", "write", 9, "task 2 (server)"
 	first, _, _ := strings.Cut(LayerView(p, false), "\n")
-	if want := "frame: 154 bytes, sent on lo; fd 7 (task 1 (main)) > fd 9 (task 2 (server)): write"; first != want {
+	if want := "frame: 154 bytes, on lo; fd 7 (task 1 (main)) > fd 9 (task 2 (server)): write"; first != want {
 		t.Fatalf("summary %q, want %q", first, want)
 	}
 }

@@ -50,12 +50,13 @@ func frameSummary(p Packet) string {
 	if p.WireLen > len(p.Data) {
 		s += fmt.Sprintf(" of %d (cut short by the snapshot length)", p.WireLen)
 	}
-	if p.Iface != "" {
-		dir := "received"
-		if p.Out {
-			dir = "sent"
-		}
-		s += ", " + dir + " on " + p.Iface
+	switch {
+	case p.Iface == "lo": // on loopback a frame leaves and arrives on lo
+		s += ", on lo"
+	case p.Out:
+		s += ", sent on " + p.Iface
+	case p.Iface != "":
+		s += ", received on " + p.Iface
 	}
 	if a := Annotation(p); a != "" {
 		s += "; " + strings.TrimPrefix(a, "-- ")
