@@ -88,11 +88,11 @@ func (cs *captures) stopAll() {
 }
 
 func openCaptureModule(h *Host) {
-	h.newModule("capture", "packet capture (needs root): open a capture, read its packets layer by layer, pcap files", []fn{
+	h.newModule("capture", "packet capture (needs root): open a capture, read its packets layer by layer, pcap files", append([]fn{
 		{"open", h.captureOpen, "capture.open([{iface=, filter=, netns=, snaplen=, pcap=, queue=, keep=}]) -> cap | nil, msg, code  -- capture packets on iface (default \"lo\") with a tcpdump filter (default: this script's own sockets); netns: a sock.netns() or a lab host; pcap: a file to write as it goes; the capture is an fd (kind packet)"},
 		{"read_pcap", h.captureReadPcap, "capture.read_pcap(path) -> packets [, damage] | nil, msg, code  -- the packets of a pcap or pcapng file; damage = {packet, offset, message, rest} when the file is damaged or cut short"},
 		{"write_pcap", h.captureWritePcap, "capture.write_pcap(path, packets) -> n | nil, msg, code  -- write packets (from next, recent, read_pcap) as a pcap file tcpdump -r and Wireshark read"},
-	})
+	}, h.captureViewFns()...))
 	mt := h.L.NewTypeMetatable(captureType)
 	methods := h.L.NewTable()
 	h.addFuncs(methods, []fn{
