@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"sockplay/lua"
+	"sockplay/sock"
 	"sockplay/sock/wire"
 )
 
@@ -33,6 +34,7 @@ func init() {
 		{".watch", "[all]", "the descriptor table redrawn twice a second, changes highlighted, until a key is pressed", (*REPL).cmdWatch},
 		{".trace", "on | off | hex", "print every socket call strace-style (hex: with payload dumps)", (*REPL).cmdTrace},
 		{".capture", "on | off | FILTER", "show the packets of this session's sockets (or those a tcpdump FILTER keeps) as they pass, each with its fd and the call that sent it (needs root)", (*REPL).cmdCapture},
+		{".ladder", "FD [FILE.svg]", "FD's last TCP connection as a sequence diagram, from the packets a capture kept (start one with .capture on first); FILE.svg writes it as an image too", (*REPL).cmdLadder},
 		{".tasks", "", "the background tasks and what they wait on", (*REPL).cmdTasks},
 		{".lab", "", "the lab's topology: hosts with their devices, routes and NAT; links with their shaping and counters", (*REPL).cmdLab},
 		{".kill", "N", "end task N: what it waits on wakes and it stops", (*REPL).cmdKill},
@@ -113,32 +115,15 @@ func renderTable(rows [][]string, empty string) string {
 	return lua.AlignRows(rows)
 }
 
-// cmdFd shows one fd's chain. The argument is a number or any Lua
-// expression giving a number or a socket (.fd srv, .fd c.fd).
+// cmdFd shows one fd's chain.
 func (r *REPL) cmdFd(ctx context.Context, arg string) {
 	if arg == "" {
 		r.usage(".fd")
 		return
 	}
-	fd, err := strconv.Atoi(arg)
-	if err != nil {
-		cctx, end := r.begin(ctx)
-		vals, err := r.h.EvalAs(cctx, "stdin", Owner, "return "+arg)
-		end()
-		if err != nil {
-			fmt.Fprintln(r.errw, formatError(err))
-			r.failed = true
-			return
-		}
-		ok := false
-		if len(vals) > 0 {
-			fd, ok = lua.SocketFD(vals[0])
-		}
-		if !ok {
-			fmt.Fprintf(r.errw, ".fd: %s is not an fd or a socket\n", arg)
-			r.failed = true
-			return
-		}
+	fd, ok := r.fdArg(ctx, ".fd", arg)
+	if !ok {
+		return
 	}
 	text, ok := r.h.FdChain(fd)
 	if !ok {
@@ -147,6 +132,54 @@ func (r *REPL) cmdFd(ctx context.Context, arg string) {
 		return
 	}
 	fmt.Fprintln(r.out, text)
+}
+
+// fdArg reads a command's fd: a number or any Lua expression giving a
+// number or a socket (.fd srv, .fd c.fd); false after saying what is wrong.
+func (r *REPL) fdArg(ctx context.Context, cmd, arg string) (int, bool) {
+	if fd, err := strconv.Atoi(arg); err == nil {
+		return fd, true
+	}
+	cctx, end := r.begin(ctx)
+	vals, err := r.h.EvalAs(cctx, "stdin", Owner, "return "+arg)
+	end()
+	if err != nil {
+		fmt.Fprintln(r.errw, formatError(err))
+		r.failed = true
+		return 0, false
+	}
+	if len(vals) > 0 {
+		if fd, ok := lua.SocketFD(vals[0]); ok {
+			return fd, true
+		}
+	}
+	fmt.Fprintf(r.errw, "%s: %s is not an fd or a socket\n", cmd, arg)
+	r.failed = true
+	return 0, false
+}
+
+// cmdLadder draws an fd's last TCP connection from the captures running.
+func (r *REPL) cmdLadder(ctx context.Context, arg string) {
+	fdText, svg, _ := strings.Cut(arg, " ")
+	svg = strings.TrimSpace(svg)
+	if fdText == "" || strings.Contains(svg, " ") {
+		r.usage(".ladder")
+		return
+	}
+	fd, ok := r.fdArg(ctx, ".ladder", fdText)
+	if !ok {
+		return
+	}
+	text, err := r.h.Ladder(fd, svg)
+	if err != nil {
+		fmt.Fprintf(r.errw, ".ladder: %v\n", sock.Message(err))
+		r.failed = true
+		return
+	}
+	fmt.Fprint(r.out, text)
+	if svg != "" {
+		fmt.Fprintf(r.out, "(written to %s too)\n", svg)
+	}
 }
 
 func (r *REPL) cmdTrace(ctx context.Context, arg string) {
