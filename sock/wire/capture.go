@@ -28,8 +28,9 @@ type Options struct {
 	// Snaplen is how many bytes of each frame are kept: DefaultSnaplen
 	// when 0.
 	Snaplen int
-	// Buffer is the kernel's receive buffer for the capture, in bytes
-	// (default 8 MiB): bursts beyond it are dropped and counted.
+	// Buffer is the size of the ring the kernel fills, in bytes (default
+	// 16 MiB): what the reader falls behind by beyond it is dropped and
+	// counted.
 	Buffer int
 
 	// Pcap, when set, gets every packet kept, as a pcap file, at once.
@@ -117,11 +118,10 @@ func (c *Capture) Stats() Stats {
 }
 
 // Interleave adds a line of text (a trace line) to the packets shown
-// through OnText, placed by its time among them.
-func (c *Capture) Interleave(ev sock.Event, text string) {
-	if c.seq != nil {
-		c.seq.push(seqItem{at: ev.Time, text: text})
-	}
+// through OnText, placed by its time among them. It reports false when
+// the capture has stopped (or shows nothing): the caller prints it.
+func (c *Capture) Interleave(ev sock.Event, text string) bool {
+	return c.seq != nil && c.seq.push(seqItem{at: ev.Time, text: text})
 }
 
 // Next returns the next packet kept, waiting for one. Once the capture is
@@ -234,9 +234,15 @@ func (c *Capture) keep(p Packet, fi *flowInfo, snd, rcv *endpoint) {
 		c.pcap.Write(p)
 		c.pcapMu.Unlock()
 	}
-	if c.seq == nil {
-		return
+	if c.seq != nil {
+		c.sequence(p, fi, snd, rcv)
 	}
+}
+
+// sequence copies p out of the ring and hands it to the sequencer, with the
+// sockets it belongs to. (Apart from keep: p escapes here, and a
+// capture that only writes a file should not pay for that.)
+func (c *Capture) sequence(p Packet, fi *flowInfo, snd, rcv *endpoint) {
 	p.Data = append([]byte(nil), p.Data...)
 	p.FD, p.PeerFD = -1, -1
 	switch {

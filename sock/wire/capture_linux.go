@@ -23,8 +23,8 @@ const ethPAll = 0x0003 // ETH_P_ALL
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// DefaultBuffer is the kernel buffer a capture asks for.
-const DefaultBuffer = 8 << 20
+// DefaultBuffer is the size of a capture's ring, shared with the kernel.
+const DefaultBuffer = 16 << 20
 
 // Open starts a capture on t's behalf: the socket is an fd in t (kind
 // packet, owned by ctx's owner, in ctx's namespace unless opts names
@@ -148,12 +148,12 @@ func Open(ctx context.Context, t *sock.Table, opts Options) (*Capture, error) {
 	if opts.Queue > 0 {
 		c.queue = make(chan Packet, opts.Queue)
 	}
-	// Calls are followed when someone sees the packets one by one; a
-	// capture that only writes a pcap file needs them only to know which
-	// sockets are ours.
+	// Calls are followed when someone sees the packets one by one: a
+	// capture that only writes a pcap file costs the calls nothing (which
+	// sockets are ours the table says without them).
 	consumers := opts.OnPacket != nil || opts.Queue > 0 || keep > 0
 	c.annotateCalls = consumers
-	if own || consumers {
+	if consumers {
 		c.unlisten = t.Listen(c.owners.hear, false)
 	}
 	if consumers || opts.OnText != nil {

@@ -393,3 +393,30 @@ func TestCaptureKeepsOwnPacketsOnly(t *testing.T) {
 		t.Errorf("the pcap holds %d packets, %d were shown", n, len(shown))
 	}
 }
+
+// A capture that only writes a pcap file follows the table without
+// hearing a single call, and still keeps every packet of its sockets,
+// short-lived ones included: the same ones as a filter on their address.
+func TestCapturePcapOnlyKeepsEveryOwnPacket(t *testing.T) {
+	rootOrSkip(t, "capturing packets")
+	addr := randomLoopback()
+	startDNS(t, addr)
+	e := newCapEnv(t, Options{Filter: "host " + addr.String()})
+	var own bytes.Buffer
+	c, err := Open(e.ctx, e.tbl, Options{Pcap: &own, Keep: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.tbl.Tracing() != true {
+		t.Fatal("the filtered capture should listen to calls")
+	}
+	e.exchangeAll(addr)
+	shown := e.stop()
+	must(t, c.Stop())
+	if n := len(tcpdumpReads(t, own.Bytes())); n != len(shown) {
+		t.Errorf("the pcap-only capture kept %d packets, the filter on the address %d", n, len(shown))
+	}
+	if c.unlisten != nil {
+		t.Error("a pcap-only capture listens to the calls")
+	}
+}

@@ -59,7 +59,16 @@ var checkedFilters = []string{
 
 func TestFilterKeepsWhatTcpdumpKeeps(t *testing.T) {
 	tcpdump := testpeer.Path(t, "tcpdump")
+	// Frames built to cover the cases, then traffic captured on loopback.
 	pkts := mixedFrames(t)
+	last := pkts[len(pkts)-1].Time
+	for _, name := range []string{"http.pcap", "dns.pcap", "ipv6.pcap", "rst.pcap", "loss.pcap"} {
+		for _, p := range testFrames(t, name) {
+			last = last.Add(time.Millisecond) // a time of its own names each frame
+			p.Time = last
+			pkts = append(pkts, p)
+		}
+	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pcap")
 	writePcapFile(t, in, pkts)

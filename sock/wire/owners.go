@@ -145,6 +145,10 @@ type portKey struct {
 	port  uint16
 }
 
+// rescanAfter is how old a scan may be before a packet no socket claims
+// makes another.
+const rescanAfter = time.Second
+
 // owners maps packets to the sockets of the table that sent or receive
 // them, following the table as sockets come, bind, connect and go.
 type owners struct {
@@ -158,6 +162,7 @@ type owners struct {
 	bound   map[portKey][]*endpoint
 	unbound []*sock.Socket // sockets with no port at the last scan
 	size    int            // the table's length at the last scan
+	scanned time.Time      // when the last scan was
 
 	callsMu sync.Mutex
 	calls   map[int]*callRing
@@ -185,7 +190,7 @@ func protoOf(k sock.Kind) uint8 {
 // scan rebuilds the index from the table. The caller holds o.mu.
 func (o *owners) scan() {
 	socks := o.table.Sockets()
-	o.size = len(socks)
+	o.size, o.scanned = len(socks), time.Now()
 	conns := make(map[connKey4]*endpoint, len(socks))
 	bound := make(map[portKey][]*endpoint)
 	o.unbound = o.unbound[:0]
@@ -299,6 +304,11 @@ func (o *owners) lookup(fi *flowInfo) (snd, rcv *endpoint) {
 		case o.dirty.Swap(false) || o.table.Len() != o.size:
 			o.scan()
 		case snd == nil && rcv == nil && len(o.unbound) > 0 && o.recheckUnbound():
+		case snd == nil && rcv == nil && time.Since(o.scanned) > rescanAfter:
+			// Without events (a capture that only writes a file does not
+			// listen to calls) a datagram socket that connected elsewhere
+			// shows only here; at most once a second for packets of others.
+			o.scan()
 		default:
 			return snd, rcv
 		}
@@ -318,8 +328,7 @@ type callRing struct {
 }
 
 // hear takes the table's events: address changes mark the index stale,
-// closes record the addresses the socket had, and the calls that send
-// are kept for the annotations.
+// and the calls that send are kept for the annotations.
 func (o *owners) hear(ev sock.Event) {
 	switch ev.Call {
 	case "socket", "accept", "bind", "listen", "connect", "sendto":

@@ -26,10 +26,12 @@ type ring struct {
 
 const (
 	// ringBlock holds the largest frame loopback makes (64 KiB and headers).
-	ringBlock = 256 << 10
+	ringBlock = 128 << 10
 	// ringTimeout is how long (ms) a block that is not full waits before
-	// the kernel hands it over: how late a quiet capture sees a frame.
-	ringTimeout = 5
+	// the kernel hands it over: how late a quiet capture sees a frame. A
+	// block handed over part full wastes the rest of it, so the ring
+	// covers blocks × ringTimeout at the least: 2.5 s with 16 MiB.
+	ringTimeout = 20
 	// ringFrame is the nominal frame size the kernel checks the request
 	// with; TPACKET_V3 packs frames by their real size.
 	ringFrame = 2048

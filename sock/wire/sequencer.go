@@ -9,8 +9,10 @@ import (
 // Hold is how long a packet waits before it is shown: the event of the
 // call that sent it comes when the call returns, often after the packet
 // was captured (on loopback the segment goes out during the call), and
-// the trace's lines must find their place among the packets.
-const Hold = 40 * time.Millisecond
+// the trace's lines must find their place among the packets. It is more
+// than the ring's timeout, after which a frame reaches the reader at the
+// latest.
+const Hold = 60 * time.Millisecond
 
 // seqItem is a packet or a line of text waiting for its turn.
 type seqItem struct {
@@ -40,11 +42,12 @@ func newSequencer(out func(seqItem)) *sequencer {
 	return s
 }
 
-func (s *sequencer) push(it seqItem) {
+// push queues it; false once the sequencer has stopped.
+func (s *sequencer) push(it seqItem) bool {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if it.at.Before(s.last) {
 		it.at = s.last
@@ -61,6 +64,7 @@ func (s *sequencer) push(it seqItem) {
 		default:
 		}
 	}
+	return true
 }
 
 // due takes the items old enough to go, all of them once stopping.
