@@ -105,6 +105,10 @@ func openCaptureModule(h *Host) {
 		{"stop", h.captureStop, "cap:stop() -> true  -- stop capturing: the packets still queued can be read, then next() says EOF; closes the fd"},
 		{"close", h.captureStop, "cap:close() -> true  -- the same as stop"},
 	})
+	if h.modMethods == nil {
+		h.modMethods = map[string]*glua.LTable{}
+	}
+	h.modMethods["capture"] = methods
 	mt.RawSetString("__index", h.L.NewFunction(func(L *glua.LState) int {
 		o := checkCapture(L, 1)
 		switch k := L.CheckString(2); k {
@@ -618,8 +622,7 @@ func (h *Host) traceLine(e sock.Event, line string) bool {
 	if d == nil {
 		return false
 	}
-	d.c.Interleave(e, line)
-	return true
+	return d.c.Interleave(e, line)
 }
 
 // StatsLine words a capture's counters for the end of a run.

@@ -69,6 +69,9 @@ func (h *Host) HelpText(L *glua.LState, v glua.LValue) string {
 		if o, ok := v.Value.(*lsSocket); ok {
 			return fmt.Sprintf("a LuaSocket %s object: its methods are LuaSocket's (help(obj.receive) shows one); help(\"socket\") lists the module", o.class)
 		}
+		if _, ok := v.Value.(*captureObj); ok {
+			return "a capture: cap:next(), cap:packets(), cap:recent(), cap:connection(fd), cap:stats(), cap:write_pcap(path), cap:stop(); cap.fd, cap.iface, cap.filter. help(\"capture\") lists them."
+		}
 		if _, ok := v.Value.(*Task); ok {
 			return "a task: wait(t) gets its results, kill(t) ends it; t.id, t.name, t.state"
 		}
@@ -78,13 +81,19 @@ func (h *Host) HelpText(L *glua.LState, v glua.LValue) string {
 
 func (h *Host) moduleHelp(name string, t *glua.LTable) string {
 	var lines []string
-	t.ForEach(func(k, v glua.LValue) {
-		if f, ok := v.(*glua.LFunction); ok {
-			if d := h.docs[f]; d != "" {
-				lines = append(lines, "  "+d)
+	add := func(t *glua.LTable) {
+		t.ForEach(func(k, v glua.LValue) {
+			if f, ok := v.(*glua.LFunction); ok {
+				if d := h.docs[f]; d != "" {
+					lines = append(lines, "  "+d)
+				}
 			}
-		}
-	})
+		})
+	}
+	add(t)
+	if m := h.modMethods[name]; m != nil {
+		add(m) // the methods of the module's objects
+	}
 	sort.Strings(lines)
 	return name + ": " + h.modDocs[name] + "\n" + strings.Join(lines, "\n")
 }

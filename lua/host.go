@@ -73,6 +73,7 @@ type Host struct {
 	stdinReader *bufio.Reader
 	modDocs     map[string]string
 	libs        map[string]*glua.LTable // modules require finds that are no globals (socket, mime.core)
+	modMethods  map[string]*glua.LTable // a module's objects' methods, for help
 	ls          *luasocketState
 	bufs        map[int]*readBuffer // bytes read past a line or delimiter, per fd
 	peers       peerCache           // recent datagram peers as Lua values
