@@ -228,7 +228,7 @@ func (r *REPL) cmdCapture(ctx context.Context, arg string) {
 		say = fmt.Sprintf("capture on lo, filter %q: packets appear as they pass (.capture off stops)", arg)
 	}
 	if err := r.h.CaptureTo(r.h.Stderr(), opts); err != nil {
-		fmt.Fprintf(r.errw, ".capture: %v\n", err)
+		fmt.Fprintln(r.errw, err) // "capture: ..." already
 		r.failed = true
 		return
 	}

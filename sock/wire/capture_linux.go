@@ -102,6 +102,13 @@ func Open(ctx context.Context, t *sock.Table, opts Options) (*Capture, error) {
 	if err := attachFilter(fd, prog); err != nil {
 		return nil, wrapErr(err)
 	}
+	if hatype == unix.ARPHRD_LOOPBACK {
+		// Loopback shows each frame twice, going out and coming in; the
+		// filter drops the first copy, but the kernel clones every frame
+		// to hand it over. Not asking for outgoing copies at all saves the
+		// clone (Linux 4.20 and later; older kernels leave it to the filter).
+		unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	}
 	rg, err := newRing(fd, opts.Buffer)
 	if err != nil {
 		return nil, wrapErr(err)
