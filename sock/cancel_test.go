@@ -342,10 +342,15 @@ func TestConnectCancel(t *testing.T) {
 	c3.SetTimeout(100 * time.Millisecond)
 	wantErr(t, c3.Connect(e.ctx, laddr), "connect", "ETIMEDOUT")
 
-	// Empty the queue: the cancelled socket's SYN is retransmitted (after a
-	// second) and a second Connect waits for the handshake to finish.
+	// Empty the queue: the cancelled socket's SYN is retransmitted (after
+	// one second, then three, then seven) and a second Connect waits for
+	// the handshake to finish. c2 and c3 go first: their SYNs, sent again
+	// too, would take the two places in the queue.
+	c2.Close()
+	c3.Close()
 	e.accept(l)
 	e.accept(l)
+	c.SetTimeout(15 * time.Second)
 	if err := c.Connect(e.ctx, laddr); err != nil {
 		t.Fatalf("Connect again after a cancel: %v", err)
 	}
