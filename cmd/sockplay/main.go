@@ -212,6 +212,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				h.Wait(nil)
 				return h.ExitCode()
 			}
+			if interrupted.Load() {
+				fmt.Fprintln(stderr, "sockplay: interrupted")
+				return 130
+			}
 			fmt.Fprintf(stderr, "sockplay: %s\n", lua.FormatError(err))
 			return 1
 		}
