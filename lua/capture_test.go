@@ -198,3 +198,33 @@ func TestCaptureClosedAtScriptEnd(t *testing.T) {
 		t.Errorf("tcpdump -r %s: %v\n%s", file, err, out)
 	}
 }
+
+// A capture on a lab host's link: the host's own interface, Ethernet
+// frames with ARP, its sockets' packets named, sent ones marked out.
+func TestCaptureInLabHost(t *testing.T) {
+	testpeer.Root(t)
+	evalLua(t, "capture lab", `
+		local net = assert(lab.new())
+		local a, b = net:host("a"), net:host("b")
+		net:link(a, b)
+		local cap = assert(capture.open{netns = a, iface = "eth0", filter = "tcp port 7000", queue = 100})
+		local srv = b:call(sock.listen_tcp, "0.0.0.0", 7000)
+		local server = b:spawn(function() local c = srv:accept(); c:write(c:read_line() .. "\n"); c:close() end)
+		local c = a:call(sock.dial_tcp, "b", 7000)
+		c:write("over the link\n")
+		expect.eq(c:read_line(), "over the link")
+		wait(server)
+		local syn = assert(cap:next(10))
+		expect.match(syn.line, "IP 10%.%d+%.%d+%.%d+%.%d+ > 10%.%d+%.%d+%.%d+%.7000: Flags %[S%]")
+		expect.eq(syn.fd, c.fd)
+		expect.eq(syn.call, "connect")
+		expect.eq(syn.out, true)
+		expect.eq(syn.iface, "eth0")
+		local synack = assert(cap:next(10))
+		expect.eq(synack.out, nil)
+		expect.eq(synack.fd, c.fd) -- b's sockets live in another namespace: the receiver names it
+		c:close(); srv:close()
+		cap:stop()
+		net:close()
+	`)
+}
