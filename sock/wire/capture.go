@@ -85,9 +85,10 @@ type Capture struct {
 	queue chan Packet
 
 	recentMu sync.Mutex
-	recent   []Packet
-	next     int
-	full     bool
+	recent   []Packet // a ring: count packets from head on
+	head     int
+	count    int
+	bytes    int // of the packets in it
 
 	kernel        kernelStats
 	kept, missed  atomic.Uint64
@@ -145,10 +146,11 @@ func (c *Capture) Next(ctx context.Context) (Packet, error) {
 func (c *Capture) Recent() []Packet {
 	c.recentMu.Lock()
 	defer c.recentMu.Unlock()
-	if !c.full {
-		return append([]Packet(nil), c.recent[:c.next]...)
+	out := make([]Packet, 0, c.count)
+	for i := 0; i < c.count; i++ {
+		out = append(out, c.recent[(c.head+i)%len(c.recent)])
 	}
-	return append(append([]Packet(nil), c.recent[c.next:]...), c.recent[:c.next]...)
+	return out
 }
 
 // Connection returns the remembered packets of the connection that fd
@@ -186,17 +188,26 @@ func ConnectionOf(pkts []Packet, fd int) []Packet {
 	return out
 }
 
-// remember adds p to the recent packets.
+// maxRecentBytes bounds the bytes the recent packets hold: loopback's
+// frames reach 64 KiB, and 4096 of them would be a quarter of a GiB.
+const maxRecentBytes = 32 << 20
+
+// remember adds p to the recent packets, forgetting the oldest when the
+// ring is full or holds too many bytes.
 func (c *Capture) remember(p Packet) {
 	if c.recent == nil {
 		return
 	}
 	c.recentMu.Lock()
-	c.recent[c.next] = p
-	c.next++
-	if c.next == len(c.recent) {
-		c.next, c.full = 0, true
+	for c.count > 0 && (c.count == len(c.recent) || c.bytes+len(p.Data) > maxRecentBytes) {
+		c.bytes -= len(c.recent[c.head].Data)
+		c.recent[c.head] = Packet{}
+		c.head = (c.head + 1) % len(c.recent)
+		c.count--
 	}
+	c.recent[(c.head+c.count)%len(c.recent)] = p
+	c.count++
+	c.bytes += len(p.Data)
 	c.recentMu.Unlock()
 }
 

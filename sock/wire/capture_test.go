@@ -148,3 +148,24 @@ func TestCaptureOwnExchange(t *testing.T) {
 		t.Errorf("first: %s", got[0])
 	}
 }
+
+// The recent packets are a ring bounded by count and by bytes.
+func TestRecentIsBounded(t *testing.T) {
+	c := &Capture{recent: make([]Packet, 3)}
+	for i := 0; i < 5; i++ {
+		c.remember(Packet{FD: i, Data: make([]byte, 10)})
+	}
+	got := c.Recent()
+	if len(got) != 3 || got[0].FD != 2 || got[2].FD != 4 {
+		t.Fatalf("recent %v, want the last three", got)
+	}
+	c.remember(Packet{FD: 5, Data: make([]byte, maxRecentBytes-15)})
+	got = c.Recent()
+	if len(got) != 2 || got[0].FD != 4 || got[1].FD != 5 || c.bytes != maxRecentBytes-5 {
+		t.Fatalf("recent %d packets from fd %d, %d bytes: want the last two", len(got), got[0].FD, c.bytes)
+	}
+	c.remember(Packet{FD: 6, Data: make([]byte, maxRecentBytes)})
+	if got = c.Recent(); len(got) != 1 || got[0].FD != 6 {
+		t.Fatalf("a packet as big as the bound: %d kept", len(got))
+	}
+}
