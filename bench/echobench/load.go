@@ -11,10 +11,15 @@ import (
 	"time"
 )
 
+// message is what each round trip sends: letters ending in a newline, so
+// that line servers (Copas's) answer it as byte servers do.
 func message() []byte {
 	msg := make([]byte, *size)
 	for i := range msg {
 		msg[i] = byte('a' + i%26)
+	}
+	if len(msg) > 0 {
+		msg[len(msg)-1] = '\n'
 	}
 	return msg
 }

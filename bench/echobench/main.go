@@ -33,7 +33,7 @@ var (
 	sockplay  = flag.String("sockplay", "", "path to the sockplay binary (required)")
 	spArgs    = flag.String("sockplay-args", "", "extra arguments for the sockplay server, before the script (e.g. \"--pcap /tmp/x.pcap\")")
 	proto     = flag.String("proto", "tcp", "tcp or udp")
-	servers   = flag.String("servers", "go,sockplay", "servers to compare, in turn: go, sockplay, node, python")
+	servers   = flag.String("servers", "go,sockplay", "servers to compare, in turn: go, sockplay, luasocket, copas, lua5.1-luasocket, lua5.1-copas, node, python")
 	conns     = flag.Int("c", 50, "concurrent clients (TCP connections or UDP sockets), each with one message in flight")
 	size      = flag.Int("size", 64, "message size in bytes")
 	duration  = flag.Duration("d", 5*time.Second, "measuring time per server and round")
@@ -89,6 +89,12 @@ var starters = map[string]func() *server{
 		args := append([]string{*sockplay}, strings.Fields(*spArgs)...)
 		return start("sockplay", append(args, script, "--port", "0", "--quiet")...)
 	},
+	// LuaSocket programs: the same scripts on sockplay and on lua5.1 with
+	// Debian's LuaSocket and Copas.
+	"luasocket":        luaServer("luasocket", "", "luasocket_echo.lua"),
+	"copas":            luaServer("copas", "", "copas_echo_server.lua"),
+	"lua5.1-luasocket": luaServer("lua5.1-luasocket", "lua5.1", "luasocket_echo.lua"),
+	"lua5.1-copas":     luaServer("lua5.1-copas", "lua5.1", "copas_echo_server.lua"),
 	"node": func() *server {
 		src := nodeTCP
 		if *proto == "udp" {
@@ -105,12 +111,33 @@ var starters = map[string]func() *server{
 	},
 }
 
+// luaServer starts a LuaSocket script of scripts/ with interp (lua5.1),
+// or with sockplay when interp is "".
+func luaServer(name, interp, script string) func() *server {
+	return func() *server {
+		path := filepath.Join(repoRoot(), "scripts", script)
+		args := []string{path, "--port", "0"}
+		if *proto == "udp" {
+			if script != "luasocket_echo.lua" {
+				fail(fmt.Errorf("%s: TCP only", name))
+			}
+			args = append(args, "--udp")
+		}
+		if interp == "" {
+			return start(name, append([]string{*sockplay}, args...)...)
+		}
+		// lua5.1 finds the scripts' own library only on LUA_PATH.
+		os.Setenv("LUA_PATH", filepath.Join(repoRoot(), "scripts", "lib", "?.lua")+";;")
+		return start(name, append([]string{need(interp)}, args...)...)
+	}
+}
+
 func serverList() []string {
 	var out []string
 	for _, name := range strings.Split(*servers, ",") {
 		name = strings.TrimSpace(name)
 		if _, ok := starters[name]; !ok {
-			fail(fmt.Errorf("unknown server %q (want go, sockplay, node, python)", name))
+			fail(fmt.Errorf("unknown server %q (want go, sockplay, luasocket, copas, lua5.1-luasocket, lua5.1-copas, node, python)", name))
 		}
 		out = append(out, name)
 	}
