@@ -690,3 +690,28 @@ function TestTraceShowsLuaSocket()
   expect.match(seen, "socket.*bind.*listen.*connect.*accept.*write.*read")
   c:close(); a:close()
 end
+
+-- select waits with poll(2): descriptors past FD_SETSIZE (1024) work,
+-- where LuaSocket's select raises "descriptor too large for set size".
+function TestSelectPastFDSetSize()
+  local held = {}
+  local last
+  while true do
+    local u = socket.udp4()
+    if not u then break end -- the descriptor limit: nothing to show here
+    table.insert(held, u)
+    if u:getfd() > 1100 then last = u break end
+  end
+  if last then
+    expect.ok(socket._SETSIZE > 1100, "_SETSIZE is the descriptor limit")
+    last:setsockname("127.0.0.1", 0)
+    local _, port = last:getsockname()
+    local sender = socket.udp4()
+    sender:sendto("past 1024", "127.0.0.1", port)
+    local r = socket.select({held[1], last}, nil, 5)
+    expect.eq(r[1], last, "fd " .. last:getfd() .. " is readable")
+    expect.eq(last:receive(), "past 1024")
+    sender:close()
+  end
+  for _, u in ipairs(held) do u:close() end
+end
