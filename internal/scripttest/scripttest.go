@@ -202,22 +202,32 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // Stop interrupts the server (Ctrl-C) and waits for it to exit, killing it
 // after 5 s. It returns the exit code.
 func (s *Server) Stop(t testing.TB) int {
-	select {
-	case <-s.done:
-	default:
-		s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.done:
-		case <-time.After(5 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.done
-			t.Errorf("server did not exit within 5 s of SIGINT\nstderr:\n%s", s.Stderr())
-		}
+	if s.end(syscall.SIGINT) {
+		t.Errorf("server did not exit within 5 s of SIGINT\nstderr:\n%s", s.Stderr())
 	}
 	if s.cmd.ProcessState == nil {
 		return -1
 	}
 	return s.cmd.ProcessState.ExitCode()
+}
+
+// end sends sig unless the server has exited, and waits for it to exit,
+// killing it after 5 s; it reports whether it had to.
+func (s *Server) end(sig syscall.Signal) (killed bool) {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+		return false
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+		return true
+	}
 }
 
 // Wait waits for the server to exit on its own, at most timeout.
@@ -233,17 +243,4 @@ func (s *Server) Wait(timeout time.Duration) bool {
 // Terminate ends the server with SIGTERM and waits for it: for programs
 // that SIGINT does not stop (lua5.1 blocked in LuaSocket, which retries
 // its system calls on EINTR).
-func (s *Server) Terminate() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *Server) Terminate() { s.end(syscall.SIGTERM) }
