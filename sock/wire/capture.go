@@ -70,7 +70,6 @@ var ErrStopped = errors.New("capture stopped")
 // Go's poller by a goroutine of its own.
 type Capture struct {
 	opts     Options
-	table    *sock.Table
 	s        *sock.Socket
 	iface    string
 	link     layers.LinkType

@@ -134,7 +134,7 @@ func Open(ctx context.Context, t *sock.Table, opts Options) (*Capture, error) {
 	}
 	fd = -1 // the table owns it now
 
-	c := &Capture{opts: opts, table: t, s: s, iface: opts.Iface, link: link, own: own, readerDone: make(chan struct{})}
+	c := &Capture{opts: opts, s: s, iface: opts.Iface, link: link, own: own, readerDone: make(chan struct{})}
 	c.owners = newOwners(t, opts.Netns)
 	if opts.Pcap != nil {
 		if c.pcap, err = NewPcapWriter(opts.Pcap, link, opts.Snaplen); err != nil {
