@@ -72,7 +72,7 @@ type Host struct {
 	builtin     map[*glua.LFunction]struct{} // gopher-lua's own functions
 	stdinReader *bufio.Reader
 	modDocs     map[string]string
-	libs        map[string]*glua.LTable // modules require finds that are no globals (socket, mime.core)
+	libs        map[string]*library     // modules require finds that are no globals (socket, mime.core)
 	modMethods  map[string]*glua.LTable // a module's objects' methods, for help
 	ls          *luasocketState
 	bufs        map[int]*readBuffer // bytes read past a line or delimiter, per fd
@@ -107,7 +107,7 @@ func New(opts Options) *Host {
 		res:     opts.Resolve,
 		docs:    make(map[*glua.LFunction]string, 256), // every module's functions
 		modDocs: map[string]string{},
-		libs:    map[string]*glua.LTable{},
+		libs:    map[string]*library{},
 		bufs:    map[int]*readBuffer{},
 
 		resolver: &dns.Resolver{Table: opts.Table, Config: opts.DNS},

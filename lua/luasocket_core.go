@@ -21,8 +21,35 @@ var luasocketLua string
 const lsVersion = "LuaSocket 3.0.0"
 
 func openLuaSocket(h *Host) {
+	h.newLibrary("socket.core", "LuaSocket 3's core in Go on sockplay's sockets: tcp, udp, connect, select, sleep, gettime, dns ...", h.buildLuaSocket)
+	// require "socket" runs the Lua part on socket.core's table and
+	// returns it: the two modules are one table, as in LuaSocket.
+	h.addLibrary("socket", "LuaSocket 3 on sockplay's sockets: socket.core and its Lua helpers (bind, connect4, connect6, try, choose, sink, source)", func() *glua.LTable {
+		return h.library("socket.core")
+	})
+	h.L.PreloadModule("socket", func(L *glua.LState) int {
+		core := h.library("socket.core")
+		fn, err := loadLua(L, strings.NewReader(luasocketLua), "[socket]")
+		if err != nil {
+			L.RaiseError("loading the socket module: %s", err)
+		}
+		L.Push(fn)
+		L.Call(0, 1)
+		for name, doc := range luasocketLuaDocs {
+			if f, ok := core.RawGetString(name).(*glua.LFunction); ok {
+				h.docs[f] = doc
+			}
+		}
+		return 1
+	})
+}
+
+// buildLuaSocket makes socket.core's table and the objects' metatables,
+// the first time a script asks for them.
+func (h *Host) buildLuaSocket() *glua.LTable {
 	h.ls = &luasocketState{}
-	core := h.newLibrary("socket.core", "LuaSocket 3's core in Go on sockplay's sockets: tcp, udp, connect, select, sleep, gettime, dns ...", []fn{
+	core := h.L.NewTable()
+	h.addFuncs(core, []fn{
 		{"tcp", h.lsCtor(tcpMaster, famUnspec), "socket.tcp() -> master | nil, err  -- a TCP object; its socket is made, IPv4 or IPv6, by its first bind or connect"},
 		{"tcp4", h.lsCtor(tcpMaster, famInet), "socket.tcp4() -> master | nil, err  -- a TCP object on an IPv4 socket"},
 		{"tcp6", h.lsCtor(tcpMaster, famInet6), "socket.tcp6() -> master | nil, err  -- a TCP object on an IPv6-only socket"},
@@ -72,24 +99,7 @@ func openLuaSocket(h *Host) {
 	h.ls.tryMeta = h.L.NewTable()
 	h.ls.tryMeta.RawSetString("__metatable", glua.LFalse)
 
-	// require "socket" runs the Lua part on socket.core's table and
-	// returns it: the two modules are one table, as in LuaSocket.
-	h.modDocs["socket"] = "LuaSocket 3 on sockplay's sockets: socket.core and its Lua helpers (bind, connect4, connect6, try, choose, sink, source)"
-	h.libs["socket"] = core
-	h.L.PreloadModule("socket", func(L *glua.LState) int {
-		fn, err := loadLua(L, strings.NewReader(luasocketLua), "[socket]")
-		if err != nil {
-			L.RaiseError("loading the socket module: %s", err)
-		}
-		L.Push(fn)
-		L.Call(0, 1)
-		for name, doc := range luasocketLuaDocs {
-			if f, ok := core.RawGetString(name).(*glua.LFunction); ok {
-				h.docs[f] = doc
-			}
-		}
-		return 1
-	})
+	return core
 }
 
 // luasocketLuaDocs are the help lines of the functions luasocket.lua

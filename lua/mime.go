@@ -12,17 +12,21 @@ import (
 // the stream. The encodings are RFC 2045's base64 and quoted-printable.
 
 func openMime(h *Host) {
-	core := h.newLibrary("mime.core", "LuaSocket's MIME filters: base64, quoted-printable, line wrapping, end-of-line and SMTP dot-stuffing", []fn{
-		{"b64", mimeB64, "mime.b64(C [, D]) -> A, B  -- base64 of C..D's longest prefix of whole 3-byte groups (A) and the bytes left (B); D nil: the end, padded"},
-		{"unb64", mimeUnb64, "mime.unb64(C [, D]) -> A, B  -- the bytes of C..D's whole 4-character base64 groups; other characters are skipped"},
-		{"qp", mimeQp, "mime.qp(C [, D [, marker]]) -> A, B  -- quoted-printable of what can be encoded for certain; CRLF in the text becomes marker"},
-		{"unqp", mimeUnqp, "mime.unqp(C [, D]) -> A, B  -- decode quoted-printable; soft line breaks go"},
-		{"wrp", mimeWrp, "mime.wrp(left, B [, length]) -> A, left  -- break B into lines of at most length (76) bytes; left is the room on the current line"},
-		{"qpwrp", mimeQpwrp, "mime.qpwrp(left, B [, length]) -> A, left  -- wrp for quoted-printable: soft breaks, never inside an =XX"},
-		{"eol", mimeEol, "mime.eol(context, B [, marker]) -> A, context  -- every end of line (\\r, \\n, \\r\\n, \\n\\r) as marker (CRLF)"},
-		{"dot", mimeDot, "mime.dot(state, B) -> A, state  -- SMTP dot-stuffing: a line that starts with . gets another"},
+	h.newLibrary("mime.core", "LuaSocket's MIME filters: base64, quoted-printable, line wrapping, end-of-line and SMTP dot-stuffing", func() *glua.LTable {
+		core := h.L.NewTable()
+		h.addFuncs(core, []fn{
+			{"b64", mimeB64, "mime.b64(C [, D]) -> A, B  -- base64 of C..D's longest prefix of whole 3-byte groups (A) and the bytes left (B); D nil: the end, padded"},
+			{"unb64", mimeUnb64, "mime.unb64(C [, D]) -> A, B  -- the bytes of C..D's whole 4-character base64 groups; other characters are skipped"},
+			{"qp", mimeQp, "mime.qp(C [, D [, marker]]) -> A, B  -- quoted-printable of what can be encoded for certain; CRLF in the text becomes marker"},
+			{"unqp", mimeUnqp, "mime.unqp(C [, D]) -> A, B  -- decode quoted-printable; soft line breaks go"},
+			{"wrp", mimeWrp, "mime.wrp(left, B [, length]) -> A, left  -- break B into lines of at most length (76) bytes; left is the room on the current line"},
+			{"qpwrp", mimeQpwrp, "mime.qpwrp(left, B [, length]) -> A, left  -- wrp for quoted-printable: soft breaks, never inside an =XX"},
+			{"eol", mimeEol, "mime.eol(context, B [, marker]) -> A, context  -- every end of line (\\r, \\n, \\r\\n, \\n\\r) as marker (CRLF)"},
+			{"dot", mimeDot, "mime.dot(state, B) -> A, state  -- SMTP dot-stuffing: a line that starts with . gets another"},
+		})
+		core.RawSetString("_VERSION", glua.LString("MIME 1.0.3"))
+		return core
 	})
-	core.RawSetString("_VERSION", glua.LString("MIME 1.0.3"))
 }
 
 const crlf = "\r\n"

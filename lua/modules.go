@@ -96,24 +96,44 @@ func (h *Host) newModule(name, doc string, fns []fn) *glua.LTable {
 	return t
 }
 
-// newLibrary builds a module table that require finds but that is no
-// global until a script says so, as LuaSocket's modules are not.
-func (h *Host) newLibrary(name, doc string, fns []fn) *glua.LTable {
-	t := h.L.NewTable()
-	h.addFuncs(t, fns)
-	h.modDocs[name] = doc
-	h.libs[name] = t
+// library is a module that require finds and that is no global (socket,
+// mime.core). It is built the first time require or help asks for it, so a
+// run pays nothing at start-up for the modules it never loads.
+type library struct {
+	build func() *glua.LTable
+	t     *glua.LTable
+}
+
+// newLibrary registers a library whose require returns the table build
+// makes, under the interpreter lock, the first time it is asked for.
+func (h *Host) newLibrary(name, doc string, build func() *glua.LTable) {
+	h.addLibrary(name, doc, build)
 	h.L.PreloadModule(name, func(L *glua.LState) int {
-		L.Push(t)
+		L.Push(h.library(name))
 		return 1
 	})
-	return t
+}
+
+// addLibrary is newLibrary for a module whose require does more than
+// return the table (it installs its own preload function).
+func (h *Host) addLibrary(name, doc string, build func() *glua.LTable) {
+	h.modDocs[name] = doc
+	h.libs[name] = &library{build: build}
+}
+
+// library returns a library's table, building it the first time.
+func (h *Host) library(name string) *glua.LTable {
+	l := h.libs[name]
+	if l.t == nil {
+		l.t = l.build()
+	}
+	return l.t
 }
 
 // moduleTable is a documented module's table: a global, or a library.
 func (h *Host) moduleTable(name string) (*glua.LTable, bool) {
-	if t, ok := h.libs[name]; ok {
-		return t, true
+	if _, ok := h.libs[name]; ok {
+		return h.library(name), true
 	}
 	t, ok := h.L.GetGlobal(name).(*glua.LTable)
 	return t, ok
