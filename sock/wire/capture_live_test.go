@@ -217,6 +217,18 @@ func (e *capEnv) exchangeAll(addr netip.Addr) (names map[uint16]string) {
 		e.t.Fatalf("DNS answer %v, %v", ans.String(), err)
 	}
 	must(e.t, d.Close())
+
+	// A datagram to a port nobody listens on: the kernel answers with an
+	// ICMP port unreachable, which belongs to the socket that sent it.
+	x := e.open(sock.UDP)
+	must(e.t, x.Connect(e.ctx, at(9)))
+	name(x, "unreachable")
+	_, err = x.Write(e.ctx, []byte("x"))
+	must(e.t, err)
+	if _, err := x.Read(e.ctx, buf); sock.Code(err) != "ECONNREFUSED" {
+		e.t.Fatalf("read after a datagram to a closed port: %v, want ECONNREFUSED", err)
+	}
+	must(e.t, x.Close())
 	return names
 }
 
@@ -262,7 +274,7 @@ func TestCaptureMatchesTcpdump(t *testing.T) {
 			t.Errorf("packet %d: sockplay shows\n\t%s\ntcpdump alongside shows\n\t%s", i+1, o, a)
 		}
 	}
-	for _, want := range []string{"Flags [S]", "Flags [F.]", "UDP, length 4", "A? example.test.", "A 192.0.2.7"} {
+	for _, want := range []string{"Flags [S]", "Flags [F.]", "UDP, length 4", "A? example.test.", "A 192.0.2.7", "udp port 9 unreachable"} {
 		if !strings.Contains(strings.Join(ours, "\n"), want) {
 			t.Errorf("no line with %q in:\n%s", want, strings.Join(ours, "\n"))
 		}
@@ -334,8 +346,10 @@ func TestCaptureNamesTheCalls(t *testing.T) {
 		"client kernel",  // ACK
 		"udp1 write",
 		"udp2 sendto",
-		"dns write", // the query
-		"dnsmasq",   // the answer: dnsmasq's socket is not ours
+		"dns write",         // the query
+		"dnsmasq",           // the answer: dnsmasq's socket is not ours
+		"unreachable write", // to port 9
+		"unreachable",       // the kernel's ICMP about it (the names go by the datagram it quotes)
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
