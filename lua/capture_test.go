@@ -160,6 +160,15 @@ func TestCaptureErrorsFromLua(t *testing.T) {
 		local p, msg, code = capture.read_pcap("/etc/hostname")
 		expect.eq(code, "EINVAL")
 		expect.match(msg, "not a pcap file")
+		-- A capture's fd is read by the capture: sock.read on it says so
+		-- at once instead of queueing behind the capture for ever.
+		local cap = assert(capture.open{filter = "udp port 9"})
+		local data, msg, code = sock.read(cap.fd)
+		expect.eq(data, nil)
+		expect.eq(code, "EINVAL")
+		expect.match(msg, "is a packet capture")
+		expect.eq(select(3, sock.accept(cap.fd)), "EINVAL")
+		cap:stop()
 	`)
 }
 

@@ -154,7 +154,12 @@ func (s *Socket) Listen(backlog int) error {
 func (s *Socket) Accept(ctx context.Context) (*Socket, netip.AddrPort, error) {
 	start := s.table.traceStart()
 	sd := &s.rd
-	err := sd.acquire(ctx, "accept")
+	var err error
+	if s.Kind == Packet {
+		err = capturesOwn("accept", s)
+	} else {
+		err = sd.acquire(ctx, "accept")
+	}
 	var nfd int
 	var peer netip.AddrPort
 	if err == nil {
@@ -562,7 +567,9 @@ func (s *Socket) recvDatagram(ctx context.Context, op string, p []byte, max int,
 	start := s.table.traceStart()
 	sd := &s.rd
 	var traced []byte
-	if err = sd.acquire(ctx, op); err == nil {
+	if s.Kind == Packet {
+		err = capturesOwn(op, s)
+	} else if err = sd.acquire(ctx, op); err == nil {
 		as := s.addrs()
 		sd.op, sd.p, sd.max, sd.str = opRecv, p, max, str
 		as.use, as.keep = use, use != nil && !start.IsZero() // the bytes, for the trace
@@ -686,6 +693,13 @@ func (s *Socket) addrs() *addrState {
 // call the kernel could complete at once (data already queued, room in
 // the send buffer, a connection in the accept queue) does not count.
 func (s *Socket) Waits() uint64 { return uint64(s.waits.Load()) }
+
+// capturesOwn is the failure of a read or accept on a packet socket: the
+// capture that made it reads it, and a second reader would queue behind
+// it for ever.
+func capturesOwn(op string, s *Socket) error {
+	return &Error{Op: op, Code: "EINVAL", Msg: "fd " + itoa(s.FD) + " is a packet capture: its capture reads it (cap:next())", Errno: unix.EINVAL}
+}
 
 // Listening reports whether Listen succeeded on s.
 func (s *Socket) Listening() bool { return s.listening.Load() }
