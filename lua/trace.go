@@ -15,21 +15,42 @@ import (
 type traceSink struct {
 	mu      sync.Mutex
 	ch      chan sock.Event
+	closed  bool // ch is closed: the calls still in flight send nothing
 	dropped int
 	task    *Task
 }
 
 const traceQueue = 4096
 
-func (ts *traceSink) stop() {
-	if ts.task != nil {
-		ts.task.Kill(errKilled)
+// put queues an event for the trace function, or counts it as dropped
+// when the queue is full.
+func (ts *traceSink) put(e sock.Event) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return
 	}
+	select {
+	case ts.ch <- e:
+	default:
+		ts.dropped++
+	}
+}
+
+// stop ends the trace: the events already queued are still delivered, then
+// the delivering task ends.
+func (ts *traceSink) stop() {
+	ts.mu.Lock()
+	if !ts.closed {
+		ts.closed = true
+		close(ts.ch)
+	}
+	ts.mu.Unlock()
 }
 
 func openTrace(h *Host) {
 	h.setGlobals([]fn{
-		{"trace", h.luaTrace, "trace(true | false | \"hex\" | fn)  -- print every socket call strace-style to stderr (\"hex\": with payload dumps), stop, or call fn(event) for each"},
+		{"trace", h.luaTrace, "trace(true | false | \"hex\" | fn)  -- print every socket call strace-style to stderr (\"hex\": with payload dumps), stop (after fn has had every call made before), or call fn(event) for each"},
 	})
 }
 
@@ -48,9 +69,20 @@ func (h *Host) TraceTo(w *Console, hex bool) {
 }
 
 func (h *Host) luaTrace(L *glua.LState) int {
-	if h.tracer != nil {
-		h.tracer.stop()
+	if ts := h.tracer; ts != nil {
 		h.tracer = nil
+		h.table.SetTracer(nil)
+		ts.stop()
+		// The calls made before this one reach the function before
+		// trace returns (unless the function itself stops the trace).
+		if h.taskOf(L) != ts.task {
+			h.waitWith(L, waitFor("trace", "delivery"), func(ctx context.Context) {
+				select {
+				case <-ts.task.Done():
+				case <-ctx.Done():
+				}
+			})
+		}
 	}
 	switch v := L.Get(1).(type) {
 	case glua.LBool:
@@ -66,15 +98,7 @@ func (h *Host) luaTrace(L *glua.LState) int {
 		h.TraceTo(h.errw, true)
 	case *glua.LFunction:
 		ts := &traceSink{ch: make(chan sock.Event, traceQueue)}
-		h.table.SetTracer(func(e sock.Event) {
-			select {
-			case ts.ch <- e:
-			default:
-				ts.mu.Lock()
-				ts.dropped++
-				ts.mu.Unlock()
-			}
-		})
+		h.table.SetTracer(ts.put)
 		// The daemon task takes events off the queue and calls fn under the
 		// lock like any Lua code; it does not keep the process alive.
 		deliver := L.NewFunction(func(L *glua.LState) int {

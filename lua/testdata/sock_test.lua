@@ -387,3 +387,15 @@ function TestTraceFunction()
   expect.match(joined, "connect%(" .. c .. "<TCP>, 127%.0%.0%.1:%d+%) = %-1 ECONNREFUSED %(connection refused%)")
   expect.match(joined, "close%(" .. c .. "<TCP>%) = 0")
 end
+
+-- trace(false) returns once the calls made before it have reached the
+-- function: none is lost to the queue between them.
+function TestTraceFalseDeliversWhatCameBefore()
+  local n = 0
+  trace(function(e) n = n + 1 end)
+  for _ = 1, 100 do sock.close(sock.open("udp")) end
+  trace(false)
+  expect.eq(n, 200, "socket and close events delivered before trace(false) returned")
+  sock.close(sock.open("udp"))
+  expect.eq(n, 200, "nothing after it")
+end
