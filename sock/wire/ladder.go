@@ -85,7 +85,7 @@ type tcpSeg struct {
 
 // tcpSegment decodes p as a TCP segment, false when it is not one.
 func tcpSegment(p Packet) (tcpSeg, bool) {
-	f := decodeFrame(p)
+	f := decodeFrame(p, false)
 	if f.tcp == nil || (f.ip4 == nil && f.ip6 == nil) {
 		return tcpSeg{}, false
 	}
@@ -120,12 +120,23 @@ func be32(b []byte) uint32 {
 // Connections lists the TCP connections that pkts hold segments of, in the
 // order of each one's first segment.
 func Connections(pkts []Packet) []Conn {
-	var out []Conn
+	return connections(tcpSegments(pkts))
+}
+
+// tcpSegments decodes the TCP segments among pkts.
+func tcpSegments(pkts []Packet) []tcpSeg {
+	var segs []tcpSeg
 	for _, p := range pkts {
-		s, ok := tcpSegment(p)
-		if !ok {
-			continue
+		if s, ok := tcpSegment(p); ok {
+			segs = append(segs, s)
 		}
+	}
+	return segs
+}
+
+func connections(segs []tcpSeg) []Conn {
+	var out []Conn
+	for _, s := range segs {
 		known := false
 		for _, c := range out {
 			if ok, _ := c.same(s.src, s.dst); ok {
@@ -149,8 +160,9 @@ func Connections(pkts []Packet) []Conn {
 // then received) is drawn once. The second result is false when pkts hold
 // no segment of c.
 func NewLadder(pkts []Packet, c Conn) (Ladder, bool) {
+	segs := tcpSegments(pkts)
 	if c == (Conn{}) {
-		conns := Connections(pkts)
+		conns := connections(segs)
 		if len(conns) == 0 {
 			return Ladder{}, false
 		}
@@ -164,11 +176,8 @@ func NewLadder(pkts []Packet, c Conn) (Ladder, bool) {
 		sent    [2]bool
 	)
 	echoes := loopbackEchoes{}
-	for _, p := range pkts {
-		s, ok := tcpSegment(p)
-		if !ok {
-			continue
-		}
+	for _, s := range segs {
+		p := s.p
 		ok, fromA := c.same(s.src, s.dst)
 		if !ok || echoes.seen(p) {
 			continue

@@ -174,3 +174,13 @@ func srcOf(t *testing.T, p Packet) netip.AddrPort {
 	}
 	return s.src
 }
+
+// go test -bench Ladder ./sock/wire: a ladder of 18 segments, built and
+// drawn in text.
+func BenchmarkLadder(b *testing.B) {
+	pkts := testFrames(b, "loss.pcap")
+	for b.Loop() {
+		l, _ := NewLadder(pkts, Conn{})
+		LadderText(l)
+	}
+}

@@ -50,7 +50,7 @@ const (
 // truncated or malformed frame decodes as far as it can; the rest is a raw
 // layer whose Note says why. Decode never panics.
 func Decode(p Packet) []Layer {
-	return decodeFrame(p).layers
+	return decodeFrame(p, true).layers
 }
 
 // frame is a decoded frame: the layers shown to people, and the decoded
@@ -62,21 +62,19 @@ type frame struct {
 	ip6    *layers.IPv6
 	tcp    *layers.TCP
 	udp    *layers.UDP
-	// payload is the transport's data (what a read returns); appOff is
-	// where it starts in the frame.
-	payload []byte
-	appOff  int
-	hasApp  bool
 	// The IP packet's start and total length (its header says), and where
 	// the transport header ends: the segment's length on the wire is
 	// netStart+netLen-transEnd even when the capture cut the frame short.
 	netStart, netLen, transEnd int
+	headersOnly                bool // no layers and fields: see decodeFrame
 }
 
 // decodeFrame drives gopacket's decoding layers one at a time so that it
 // knows which layer failed and where every layer's bytes sit in the frame.
-func decodeFrame(p Packet) *frame {
-	f := &frame{data: p.Data}
+// Without fields it only finds the headers (what the ladder reads), which
+// costs a sixth as much.
+func decodeFrame(p Packet, fields bool) *frame {
+	f := &frame{data: p.Data, headersOnly: !fields}
 	data := p.Data
 	next := firstLayer(p.Link, data)
 	var last gopacket.DecodingLayer
@@ -118,7 +116,7 @@ func decodeFrame(p Packet) *frame {
 			break
 		}
 		f.header(dl, next, off, cstart+len(contents))
-		if gap := pstart - (cstart + len(contents)); gap > 0 {
+		if gap := pstart - (cstart + len(contents)); gap > 0 && !f.headersOnly {
 			f.add(Layer{Level: f.layers[len(f.layers)-1].Level, Name: extensionName(dl, next), Start: cstart + len(contents), End: pstart})
 		}
 		last, lastType = dl, next
@@ -241,7 +239,11 @@ func extensionName(dl gopacket.DecodingLayer, t gopacket.LayerType) string {
 	return t.String() + " extension"
 }
 
-func (f *frame) add(l Layer) { f.layers = append(f.layers, l) }
+func (f *frame) add(l Layer) {
+	if !f.headersOnly {
+		f.layers = append(f.layers, l)
+	}
+}
 
 func (f *frame) raw(start, end int, note string) {
 	f.add(Layer{Level: LevelRaw, Name: "undecoded", Start: start, End: end, Note: note})
@@ -249,6 +251,19 @@ func (f *frame) raw(start, end int, note string) {
 
 // header adds one decoded header, bytes [start, end) of the frame.
 func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, end int) {
+	switch h := dl.(type) {
+	case *layers.IPv4:
+		f.ip4, f.netStart, f.netLen = h, start, int(h.Length)
+	case *layers.IPv6:
+		f.ip6, f.netStart, f.netLen = h, start, 40+int(h.Length)
+	case *layers.TCP:
+		f.tcp, f.transEnd = h, end
+	case *layers.UDP:
+		f.udp, f.transEnd = h, end
+	}
+	if f.headersOnly {
+		return
+	}
 	l := Layer{Name: t.String(), Start: start, End: end}
 	b := f.data[start:end]
 	fd := fieldsAt{off: start, n: len(b)}
@@ -283,7 +298,6 @@ func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, e
 		fd.add("target IP", 8+2*hl+pl, 8+2*hl+2*pl, net.IP(h.DstProtAddress).String())
 	case *layers.IPv4:
 		l.Level = LevelNetwork
-		f.ip4, f.netStart, f.netLen = h, start, int(h.Length)
 		fd.addBits("version", 0, 1, "high 4 bits", strconv.Itoa(int(h.Version)))
 		fd.addBits("header length", 0, 1, "low 4 bits", fmt.Sprintf("%d (%d bytes)", h.IHL, int(h.IHL)*4))
 		fd.add("TOS", 1, 2, fmt.Sprintf("0x%02x (DSCP %d, ECN %d)", h.TOS, h.TOS>>2, h.TOS&3))
@@ -301,7 +315,6 @@ func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, e
 		}
 	case *layers.IPv6:
 		l.Level = LevelNetwork
-		f.ip6, f.netStart, f.netLen = h, start, 40+int(h.Length)
 		fd.addBits("version", 0, 1, "high 4 bits", strconv.Itoa(int(h.Version)))
 		fd.addBits("traffic class", 0, 2, "bits 4-11", fmt.Sprintf("0x%02x", h.TrafficClass))
 		fd.addBits("flow label", 1, 4, "low 20 bits", fmt.Sprintf("0x%05x", h.FlowLabel))
@@ -316,7 +329,6 @@ func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, e
 		fd.add("length", 1, 2, fmt.Sprintf("%d (%d bytes)", b[1], len(b)))
 	case *layers.TCP:
 		l.Level = LevelTransport
-		f.tcp, f.transEnd = h, end
 		fd.add("source port", 0, 2, strconv.Itoa(int(h.SrcPort)))
 		fd.add("destination port", 2, 4, strconv.Itoa(int(h.DstPort)))
 		fd.add("sequence number", 4, 8, strconv.FormatUint(uint64(h.Seq), 10))
@@ -337,7 +349,6 @@ func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, e
 		}
 	case *layers.UDP:
 		l.Level = LevelTransport
-		f.udp, f.transEnd = h, end
 		fd.add("source port", 0, 2, strconv.Itoa(int(h.SrcPort)))
 		fd.add("destination port", 2, 4, strconv.Itoa(int(h.DstPort)))
 		fd.add("length", 4, 6, strconv.Itoa(int(h.Length)))
@@ -356,7 +367,6 @@ func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, e
 		fd.add("checksum", 2, 4, fmt.Sprintf("0x%04x", h.Checksum))
 	case *layers.DNS:
 		l.Level = LevelApplication
-		f.payload, f.appOff, f.hasApp = b, start, true
 		fd.fields = dnsFields(h, b, start)
 	}
 	l.Fields = fd.fields
@@ -443,7 +453,9 @@ func tcpOption(o layers.TCPOption) string {
 // frame: DNS over TCP (port 53), HTTP by its first line, DNS over UDP by
 // its content when the port did not say so, else plain bytes.
 func (f *frame) application(data []byte, off int) {
-	f.payload, f.appOff, f.hasApp = data, off, true
+	if f.headersOnly {
+		return
+	}
 	switch {
 	case f.tcp != nil && (f.tcp.SrcPort == 53 || f.tcp.DstPort == 53) && len(data) >= 14 &&
 		int(binary.BigEndian.Uint16(data)) == len(data)-2:

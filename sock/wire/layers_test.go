@@ -163,3 +163,19 @@ func TestLayerViewSummary(t *testing.T) {
 		t.Fatalf("summary %q, want %q", first, want)
 	}
 }
+
+// go test -bench 'Decode|LayerView' ./sock/wire: the cost of one HTTP
+// request frame taken apart, and of its whole view.
+func BenchmarkDecode(b *testing.B) {
+	p := testFrames(b, "http.pcap")[3]
+	for b.Loop() {
+		Decode(p)
+	}
+}
+
+func BenchmarkLayerView(b *testing.B) {
+	p := testFrames(b, "http.pcap")[3]
+	for b.Loop() {
+		LayerView(p, false)
+	}
+}
