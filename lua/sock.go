@@ -47,7 +47,7 @@ func openSock(h *Host) {
 		{"udp", h.objCtor(sock.UDP), "sock.udp() -> socket  -- a new UDP/IPv4 socket object"},
 		{"tcp6", h.objCtor(sock.TCP6), "sock.tcp6() -> socket  -- a new TCP/IPv6 socket object"},
 		{"udp6", h.objCtor(sock.UDP6), "sock.udp6() -> socket  -- a new UDP/IPv6 socket object"},
-		{"wrap", h.sockWrap, "sock.wrap(fd) -> socket  -- the object form of an fd"},
+		{"wrap", h.onSock(h.pushObj), "sock.wrap(fd) -> socket  -- the object form of an fd"},
 		{"listen_tcp", h.sockListenTCP, "sock.listen_tcp(host, port [, backlog]) -> socket | nil, msg, code  -- socket, reuseaddr, bind and listen in one call (backlog as in sock.listen)"},
 		{"dial_tcp", h.sockDialTCP, "sock.dial_tcp(host, port [, timeout]) -> socket | nil, msg, code  -- resolve, socket and connect in one call"},
 		{"bind_udp", h.sockBindUDP, "sock.bind_udp(host, port) -> socket | nil, msg, code  -- a UDP socket bound to host:port"},
@@ -62,7 +62,7 @@ func openSock(h *Host) {
 	methods := h.L.NewTable()
 	h.addFuncs(methods, fns)
 	h.addFuncs(methods, []fn{
-		{"accept", h.sockAcceptObj, "s:accept() -> socket, host, port | nil, msg, code  -- accept a connection as a socket object"},
+		{"accept", h.onSock(h.acceptAs(true)), "s:accept() -> socket, host, port | nil, msg, code  -- accept a connection as a socket object"},
 		{"impair", h.sockImpair, "s:impair(opts | nil)  -- see sock.impair"},
 	})
 	mt.RawSetString("__index", h.L.NewFunction(func(L *glua.LState) int {
@@ -93,26 +93,26 @@ func (h *Host) sockFuncs() []fn {
 		{"open", h.sockOpen, "sock.open(kind) -> fd | nil, msg, code  -- socket(2): kind is \"tcp\", \"udp\", \"tcp6\" or \"udp6\"; the fd is the kernel's"},
 		{"bind", h.sockBind, "sock.bind(fd, host, port) -> true | nil, msg, code  -- give the socket a local address (port 0: any free port)"},
 		{"listen", h.sockListen, "sock.listen(fd [, backlog]) -> true | nil, msg, code  -- make a TCP socket accept connections; backlog bounds the accept queue (default: the kernel's limit, net.core.somaxconn)"},
-		{"accept", h.sockAccept, "sock.accept(fd) -> cfd, host, port | nil, msg, code  -- wait for a connection; returns the new fd and the peer"},
+		{"accept", h.onSock(h.acceptAs(false)), "sock.accept(fd) -> cfd, host, port | nil, msg, code  -- wait for a connection; returns the new fd and the peer"},
 		{"connect", h.sockConnect, "sock.connect(fd, host, port) -> true | nil, msg, code  -- connect (TCP: the handshake); a name is resolved and each address tried"},
 		{"read", h.sockRead, "sock.read(fd [, n | \"l\" | \"L\" | \"a\"]) -> data | nil, msg, code  -- n: whatever has arrived, 1..n bytes (read(2)); \"l\"/\"L\": a line without/with its newline; \"a\": all until end of stream"},
 		{"read_exact", h.sockReadExact, "sock.read_exact(fd, n) -> data | nil, msg, code, partial  -- exactly n bytes"},
 		{"read_line", h.sockReadLine, "sock.read_line(fd [, keep_newline]) -> line | nil, msg, code, partial  -- one line; \\r\\n or \\n ends it"},
 		{"read_until", h.sockReadUntil, "sock.read_until(fd, delim [, max]) -> data | nil, msg, code, partial  -- bytes up to and including delim (\"\\r\\n\\r\\n\" ends HTTP headers)"},
-		{"read_all", h.sockReadAll, "sock.read_all(fd) -> data | nil, msg, code, partial  -- everything until the peer closes"},
+		{"read_all", h.onSock(h.readAll), "sock.read_all(fd) -> data | nil, msg, code, partial  -- everything until the peer closes"},
 		{"write", h.sockWrite, "sock.write(fd, data) -> n | nil, msg, code, n_sent  -- send every byte (loops over partial writes); UDP: one datagram"},
 		{"sendto", h.sockSendTo, "sock.sendto(fd, data, host, port) -> n | nil, msg, code  -- send one datagram to host:port"},
 		{"recvfrom", h.sockRecvFrom, "sock.recvfrom(fd [, max]) -> data, host, port, full_size | nil, msg, code  -- one datagram and its sender; full_size is set when it was truncated to max"},
 		{"shutdown", h.sockShutdown, "sock.shutdown(fd, \"r\" | \"w\" | \"rw\") -> true | nil, msg, code  -- close one direction; \"w\" sends FIN, the peer reads end of stream"},
-		{"close", h.sockClose, "sock.close(fd) -> true | nil, msg, code  -- close the fd"},
-		{"getsockname", h.sockGetsockname, "sock.getsockname(fd) -> host, port | nil, msg, code  -- the local address"},
-		{"getpeername", h.sockGetpeername, "sock.getpeername(fd) -> host, port | nil, msg, code  -- the peer's address (ENOTCONN when not connected)"},
+		{"close", h.onSock(h.sockClose), "sock.close(fd) -> true | nil, msg, code  -- close the fd"},
+		{"getsockname", h.onSock(addrOf((*sock.Socket).LocalAddr)), "sock.getsockname(fd) -> host, port | nil, msg, code  -- the local address"},
+		{"getpeername", h.onSock(addrOf((*sock.Socket).PeerAddr)), "sock.getpeername(fd) -> host, port | nil, msg, code  -- the peer's address (ENOTCONN when not connected)"},
 		{"setopt", h.sockSetopt, "sock.setopt(fd, name, value) -> true | nil, msg, code  -- set a socket option; sock.options() lists them"},
 		{"getopt", h.sockGetopt, "sock.getopt(fd, name) -> value | nil, msg, code  -- read a socket option; \"original_dst\" returns host, port: where a NAT-redirected connection was going"},
 		{"settimeout", h.sockSettimeout, "sock.settimeout(fd, seconds | nil) -> true  -- bound every later blocking call on fd; nil waits for ever"},
 		{"poll", h.sockPoll, "sock.poll(fds, events [, timeout]) -> readable, writable  -- which fds are ready; events \"r\", \"w\" or \"rw\"; no 1024-fd limit"},
 		{"impair", h.sockImpair, "sock.impair(fd, {loss=, duplicate=, reorder=, delay=, jitter=, seed=} | nil) -> true  -- drop, duplicate, reorder and delay this UDP socket's outgoing datagrams"},
-		{"info", h.sockInfo, "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, waits, ..., impair, impair_stats} | nil, msg, code  -- the kernel's view of one socket; waits counts the calls that had to wait (the others completed at once); impair_stats = {sent, dropped, duplicated, reordered, delayed} while impaired"},
+		{"info", h.onSock(h.sockInfo), "sock.info(fd) -> {kind, state, laddr, raddr, recvq, sendq, waits, ..., impair, impair_stats} | nil, msg, code  -- the kernel's view of one socket; waits counts the calls that had to wait (the others completed at once); impair_stats = {sent, dropped, duplicated, reordered, delayed} while impaired"},
 	}
 }
 
@@ -188,6 +188,29 @@ func (h *Host) checkSock(L *glua.LState, n int) (*sock.Socket, error) {
 	return nil, nil
 }
 
+// onSock makes the binding of a call whose only argument is the socket
+// (an fd or a socket object): an fd that is not open is the failure EBADF.
+// (Calls with more arguments check them all before they report EBADF, so
+// that a mistake in the script raises whatever the fd.)
+func (h *Host) onSock(f func(L *glua.LState, s *sock.Socket) int) glua.LGFunction {
+	return func(L *glua.LState) int {
+		s, err := h.checkSock(L, 1)
+		if err != nil {
+			return pushFail(L, err)
+		}
+		return f(L, s)
+	}
+}
+
+// sockCall makes a socket call that may wait (see sockWait) and raises
+// when the wait ended because the task itself was cancelled.
+func (h *Host) sockCall(L *glua.LState, what waitDesc, call func(ctx context.Context) error) error {
+	var err error
+	h.sockWait(L, what, func(ctx context.Context) { err = call(ctx) })
+	h.checkCancelled(L, err)
+	return err
+}
+
 func checkPort(L *glua.LState, n int) int {
 	p := L.CheckInt(n)
 	if p < 0 || p > 65535 {
@@ -229,30 +252,28 @@ func (h *Host) sockOpen(L *glua.LState) int {
 	if err != nil {
 		L.ArgError(1, err.Error())
 	}
+	return h.open(L, kind, false)
+}
+
+func (h *Host) objCtor(kind sock.Kind) glua.LGFunction {
+	return func(L *glua.LState) int { return h.open(L, kind, true) }
+}
+
+// open is socket(2) for the task: the new fd, or its socket object.
+func (h *Host) open(L *glua.LState, kind sock.Kind, object bool) int {
 	s, err := h.table.Open(h.taskCtx(L), kind)
 	if err != nil {
 		return pushFail(L, err)
+	}
+	if object {
+		return h.pushObj(L, s)
 	}
 	L.Push(glua.LNumber(s.FD))
 	return 1
 }
 
-func (h *Host) objCtor(kind sock.Kind) glua.LGFunction {
-	return func(L *glua.LState) int {
-		s, err := h.table.Open(h.taskCtx(L), kind)
-		if err != nil {
-			return pushFail(L, err)
-		}
-		L.Push(h.newObj(L, s))
-		return 1
-	}
-}
-
-func (h *Host) sockWrap(L *glua.LState) int {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return pushFail(L, err)
-	}
+// pushObj pushes the object form of s.
+func (h *Host) pushObj(L *glua.LState, s *sock.Socket) int {
 	L.Push(h.newObj(L, s))
 	return 1
 }
@@ -287,40 +308,28 @@ func (h *Host) sockListen(L *glua.LState) int {
 	return pushTrue(L, s.Listen(backlog))
 }
 
-func (h *Host) accept(L *glua.LState) (*sock.Socket, netip.AddrPort, error) {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return nil, netip.AddrPort{}, err
+// acceptAs is sock.accept, which returns the new fd, or s:accept(), which
+// returns its object; then the peer's host and port.
+func (h *Host) acceptAs(object bool) func(*glua.LState, *sock.Socket) int {
+	return func(L *glua.LState, s *sock.Socket) int {
+		var c *sock.Socket
+		var peer netip.AddrPort
+		err := h.sockCall(L, waitOn("accept", s.FD), func(ctx context.Context) (err error) {
+			c, peer, err = s.Accept(ctx)
+			return err
+		})
+		if err != nil {
+			return pushFail(L, err)
+		}
+		if object {
+			L.Push(h.newObj(L, c))
+		} else {
+			L.Push(glua.LNumber(c.FD))
+		}
+		L.Push(glua.LString(peer.Addr().String()))
+		L.Push(glua.LNumber(peer.Port()))
+		return 3
 	}
-	var c *sock.Socket
-	var peer netip.AddrPort
-	h.sockWait(L, waitOn("accept", s.FD), func(ctx context.Context) {
-		c, peer, err = s.Accept(ctx)
-	})
-	h.checkCancelled(L, err)
-	return c, peer, err
-}
-
-func (h *Host) sockAccept(L *glua.LState) int {
-	c, peer, err := h.accept(L)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(glua.LNumber(c.FD))
-	L.Push(glua.LString(peer.Addr().String()))
-	L.Push(glua.LNumber(peer.Port()))
-	return 3
-}
-
-func (h *Host) sockAcceptObj(L *glua.LState) int {
-	c, peer, err := h.accept(L)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	L.Push(h.newObj(L, c))
-	L.Push(glua.LString(peer.Addr().String()))
-	L.Push(glua.LNumber(peer.Port()))
-	return 3
 }
 
 // checkCancelled raises when a blocking call ended because the task itself
@@ -343,10 +352,9 @@ func (h *Host) connect(L *glua.LState, s *sock.Socket, host string, port int) er
 // connectAny connects s to the first of addrs that accepts.
 func (h *Host) connectAny(L *glua.LState, s *sock.Socket, addrs []netip.AddrPort) (err error) {
 	for _, a := range addrs {
-		h.sockWait(L, waitDesc{op: "connect", fd: s.FD, detail: "to " + a.String()}, func(ctx context.Context) {
-			err = s.Connect(ctx, a)
+		err = h.sockCall(L, waitDesc{op: "connect", fd: s.FD, detail: "to " + a.String()}, func(ctx context.Context) error {
+			return s.Connect(ctx, a)
 		})
-		h.checkCancelled(L, err)
 		if err == nil {
 			return nil
 		}
@@ -376,12 +384,10 @@ func (h *Host) buffer(s *sock.Socket) *readBuffer {
 
 // fill reads what has arrived (at most max bytes) and appends it to b.
 func (h *Host) fill(L *glua.LState, b *readBuffer, max int) error {
-	var err error
-	h.sockWait(L, waitOn("read", b.s.FD), func(ctx context.Context) {
+	return h.sockCall(L, waitOn("read", b.s.FD), func(ctx context.Context) (err error) {
 		b.data, err = b.s.ReadAppend(ctx, max, b.data)
+		return err
 	})
-	h.checkCancelled(L, err)
-	return err
 }
 
 func (h *Host) sockRead(L *glua.LState) int {
@@ -443,11 +449,10 @@ func (h *Host) readSome(L *glua.LState, s *sock.Socket, n int) int {
 		return 1
 	}
 	var data string
-	var err error
-	h.sockWait(L, waitOn("read", s.FD), func(ctx context.Context) {
+	err := h.sockCall(L, waitOn("read", s.FD), func(ctx context.Context) (err error) {
 		data, err = s.ReadString(ctx, n)
+		return err
 	})
-	h.checkCancelled(L, err)
 	if err != nil {
 		return pushFail(L, err)
 	}
@@ -557,14 +562,6 @@ func max0(n int) int {
 	return n
 }
 
-func (h *Host) sockReadAll(L *glua.LState) int {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	return h.readAll(L, s)
-}
-
 // readAll reads until end of stream, which here is success.
 func (h *Host) readAll(L *glua.LState, s *sock.Socket) int {
 	b := h.buffer(s)
@@ -590,10 +587,10 @@ func (h *Host) sockWrite(L *glua.LState) int {
 		return pushFail(L, err)
 	}
 	var n int
-	h.sockWait(L, waitOn("write", s.FD), func(ctx context.Context) {
+	err = h.sockCall(L, waitOn("write", s.FD), func(ctx context.Context) (err error) {
 		n, err = s.Write(ctx, bytesOf(data))
+		return err
 	})
-	h.checkCancelled(L, err)
 	if err != nil {
 		pushFail(L, err)
 		L.Push(glua.LNumber(n))
@@ -645,10 +642,10 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 		h.peers.add(host, to)
 	}
 	var n int
-	h.sockWait(L, waitOn("sendto", s.FD), func(ctx context.Context) {
+	err = h.sockCall(L, waitOn("sendto", s.FD), func(ctx context.Context) (err error) {
 		n, err = s.SendTo(ctx, bytesOf(data), to)
+		return err
 	})
-	h.checkCancelled(L, err)
 	if err != nil {
 		return pushFail(L, err)
 	}
@@ -658,10 +655,10 @@ func (h *Host) sockSendTo(L *glua.LState) int {
 
 // recvDatagram receives one datagram of at most max bytes.
 func (h *Host) recvDatagram(L *glua.LState, s *sock.Socket, max int) (data string, from netip.AddrPort, size int, err error) {
-	h.sockWait(L, waitOn("recvfrom", s.FD), func(ctx context.Context) {
+	err = h.sockCall(L, waitOn("recvfrom", s.FD), func(ctx context.Context) (err error) {
 		data, from, size, err = s.RecvFromString(ctx, "recvfrom", max)
+		return err
 	})
-	h.checkCancelled(L, err)
 	return data, from, size, err
 }
 
@@ -703,11 +700,7 @@ func (h *Host) sockShutdown(L *glua.LState) int {
 	return pushTrue(L, s.Shutdown(how))
 }
 
-func (h *Host) sockClose(L *glua.LState) int {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return pushFail(L, err)
-	}
+func (h *Host) sockClose(L *glua.LState, s *sock.Socket) int {
 	if b := h.bufs[s.FD]; b != nil && b.s == s {
 		delete(h.bufs, s.FD)
 	}
@@ -723,22 +716,12 @@ func pushAddr(L *glua.LState, ap netip.AddrPort, err error) int {
 	return 2
 }
 
-func (h *Host) sockGetsockname(L *glua.LState) int {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return pushFail(L, err)
+// addrOf is getsockname or getpeername: the host and port get gives.
+func addrOf(get func(*sock.Socket) (netip.AddrPort, error)) func(*glua.LState, *sock.Socket) int {
+	return func(L *glua.LState, s *sock.Socket) int {
+		ap, err := get(s)
+		return pushAddr(L, ap, err)
 	}
-	ap, err := s.LocalAddr()
-	return pushAddr(L, ap, err)
-}
-
-func (h *Host) sockGetpeername(L *glua.LState) int {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	ap, err := s.PeerAddr()
-	return pushAddr(L, ap, err)
 }
 
 // boolOptions are the options Lua sees as booleans.
@@ -884,11 +867,7 @@ func (h *Host) sockImpair(L *glua.LState) int {
 	return pushTrue(L, s.Impair(im))
 }
 
-func (h *Host) sockInfo(L *glua.LState) int {
-	s, err := h.checkSock(L, 1)
-	if err != nil {
-		return pushFail(L, err)
-	}
+func (h *Host) sockInfo(L *glua.LState, s *sock.Socket) int {
 	info := s.Info()
 	t := socketInfoTable(L, s.FD, &info)
 	if im, st := s.Impairment(); im != nil {
@@ -1036,13 +1015,29 @@ func (h *Host) sockListenTCP(L *glua.LState) int {
 }
 
 // openBound is the common part of the one-call helpers that bind: resolve
-// host for the family it names (an IPv6 literal picks v6), open, prepare,
-// bind, finish; on any failure the socket is closed again.
+// host for the family it names (an IPv6 literal picks v6), then open,
+// prepare, bind and finish.
 func (h *Host) openBound(L *glua.LState, v4, v6 sock.Kind, host string, port int, prepare, finish func(*sock.Socket) error) int {
 	kind := v4
 	if strings.Contains(host, ":") {
 		kind = v6
 	}
+	return h.openTo(L, kind, host, port, func(s *sock.Socket, addrs []netip.AddrPort) error {
+		err := prepare(s)
+		if err == nil {
+			if err = s.Bind(addrs[0]); err == nil {
+				err = finish(s)
+			}
+		}
+		return err
+	})
+}
+
+// openTo is the one-call helpers' common part: resolve host first, as a C
+// program does with getaddrinfo (the trace shows the questions to the
+// resolver before the socket they are for), open a socket of kind, and
+// set it up for the addresses; on any failure the socket is closed again.
+func (h *Host) openTo(L *glua.LState, kind sock.Kind, host string, port int, setup func(*sock.Socket, []netip.AddrPort) error) int {
 	addrs, err := h.resolve(L, h.taskNetns(L), kind, host, port)
 	if err != nil {
 		return pushFail(L, err)
@@ -1051,17 +1046,11 @@ func (h *Host) openBound(L *glua.LState, v4, v6 sock.Kind, host string, port int
 	if err != nil {
 		return pushFail(L, err)
 	}
-	if err = prepare(s); err == nil {
-		if err = s.Bind(addrs[0]); err == nil {
-			err = finish(s)
-		}
-	}
-	if err != nil {
+	if err := setup(s, addrs); err != nil {
 		s.Close()
 		return pushFail(L, err)
 	}
-	L.Push(h.newObj(L, s))
-	return 1
+	return h.pushObj(L, s)
 }
 
 func (h *Host) sockDialTCP(L *glua.LState) int {
@@ -1075,23 +1064,10 @@ func (h *Host) sockDialTCP(L *glua.LState) int {
 	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && a.Is6() && !a.Is4In6() {
 		kind = sock.TCP6
 	}
-	// Resolve first, as a C program does with getaddrinfo: the trace shows
-	// the questions to the resolver before the socket that connects.
-	addrs, err := h.resolve(L, h.taskNetns(L), kind, host, port)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	s, err := h.table.Open(h.taskCtx(L), kind)
-	if err != nil {
-		return pushFail(L, err)
-	}
-	s.SetTimeout(time.Duration(timeout * float64(time.Second)))
-	if err := h.connectAny(L, s, addrs); err != nil {
-		s.Close()
-		return pushFail(L, err)
-	}
-	L.Push(h.newObj(L, s))
-	return 1
+	return h.openTo(L, kind, host, port, func(s *sock.Socket, addrs []netip.AddrPort) error {
+		s.SetTimeout(time.Duration(timeout * float64(time.Second)))
+		return h.connectAny(L, s, addrs)
+	})
 }
 
 func (h *Host) sockBindUDP(L *glua.LState) int {
