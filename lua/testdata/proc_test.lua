@@ -109,8 +109,11 @@ end
 function TestWhatEscapesTheGroupIsReapedWhenItEnds()
   -- setsid leaves the group (as a daemon does): it outlives the run, and
   -- when it exits, sockplay (its subreaper) must reap it, and then what
-  -- it started in turn
-  local daemon = "sleep 0.5 >/dev/null 2>&1 & echo $$ $!; exec >/dev/null 2>&1; sleep 0.4"
+  -- it started in turn. Each ends when the test makes a file.
+  local first, second = os.tmpname(), os.tmpname()
+  os.remove(first); os.remove(second)
+  local function waitfor(f) return "while [ ! -e " .. f .. " ]; do sleep 0.02; done" end
+  local daemon = "(" .. waitfor(second) .. ") >/dev/null 2>&1 & echo $$ $!; exec >/dev/null 2>&1; " .. waitfor(first)
   local r = proc.run{argv = {"sh", "-c", "setsid sh -c '" .. daemon .. "' & sleep 0.1"}, timeout = 10}
   expect.eq(r.status, 0)
   local pids = {}
@@ -119,12 +122,15 @@ function TestWhatEscapesTheGroupIsReapedWhenItEnds()
   for _, pid in ipairs(pids) do
     expect.ok(not gone(pid), "an escaped process outlives the run")
   end
-  for _, pid in ipairs(pids) do
-    for _ = 1, 100 do
-      if gone(pid) then break end
+  for i, file in ipairs({first, second}) do
+    assert(io.open(file, "w")):close()
+    local pid = pids[i]
+    for _ = 1, 250 do
+      if not pid or gone(pid) then break end
       sleep(0.02)
     end
-    expect.ok(gone(pid), "exited and reaped, state " .. state(pid))
+    if pid then expect.ok(gone(pid), "exited and reaped, state " .. state(pid)) end
+    os.remove(file)
   end
 end
 
