@@ -13,6 +13,7 @@ import (
 // ours) and replaces the ones that would reach os.Stdout or os.Exit.
 func (h *Host) installBase() {
 	h.adoptCoroutines()
+	fixStringMatch(h.L)
 
 	h.builtin = map[*glua.LFunction]struct{}{}
 	var walk func(t *glua.LTable, depth int)
@@ -29,6 +30,29 @@ func (h *Host) installBase() {
 		})
 	}
 	walk(h.L.G.Global, 0)
+}
+
+// fixStringMatch makes string.match return nil when nothing matches, as
+// Lua 5.1's does: gopher-lua's returns no value at all, so the common
+// tonumber(s:match("%d+")) raised "bad argument #1 to tonumber (value
+// expected)" on a string without digits instead of giving nil.
+func fixStringMatch(L *glua.LState) {
+	str, ok := L.GetGlobal("string").(*glua.LTable)
+	if !ok {
+		return
+	}
+	match, ok := str.RawGetString("match").(*glua.LFunction)
+	if !ok || !match.IsG {
+		return
+	}
+	inner := match.GFunction
+	str.RawSetString("match", L.NewFunction(func(L *glua.LState) int {
+		if n := inner(L); n > 0 {
+			return n
+		}
+		L.Push(glua.LNil)
+		return 1
+	}))
 }
 
 // adoptCoroutines makes the threads of coroutine.create and wrap run under

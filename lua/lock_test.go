@@ -13,10 +13,12 @@ func TestInterpLockFIFO(t *testing.T) {
 	l.lock()
 	const n = 5
 	order := make(chan int, n)
-	var queued sync.WaitGroup
+	var queued, finished sync.WaitGroup
 	for i := range n {
 		queued.Add(1)
+		finished.Add(1)
 		go func() {
+			defer finished.Done()
 			// Queue one at a time, so arrival order is i's order.
 			queued.Done()
 			l.lock()
@@ -34,6 +36,7 @@ func TestInterpLockFIFO(t *testing.T) {
 			t.Fatalf("waiter %d got the lock in turn %d", got, want)
 		}
 	}
+	finished.Wait() // the last one has let go too
 	if l.contended() || !l.state.CompareAndSwap(lockFree, lockHeld) {
 		t.Fatal("the lock is not free after every waiter let go")
 	}

@@ -62,3 +62,14 @@ function TestLoadersCompileTheSameWay()
   expect.match(err, "EOF")
   expect.fails(function() dofile("/nonexistent/file.lua") end, "no such file")
 end
+
+-- string.match returns nil when nothing matches, as Lua 5.1's does (not
+-- no value at all), so it can be passed on: tonumber(s:match("%d+")).
+function TestStringMatchNoMatchIsNil()
+  expect.eq(select("#", string.match("", "%d+")), 1)
+  expect.eq(select("#", ("abc"):match("%d+")), 1)
+  expect.eq(tonumber(("abc"):match("%d+")), nil)
+  expect.eq(tonumber(("a42"):match("%d+")), 42)
+  local a, b = ("k=v"):match("(%w)=(%w)")
+  expect.eq(a, "k"); expect.eq(b, "v")
+end

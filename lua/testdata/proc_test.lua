@@ -144,7 +144,8 @@ function TestKillingTheTaskKillsTheProgram()
     local f = io.open(pidfile)
     local s = f and f:read("*a")
     if f then f:close() end
-    pid = s and tonumber(s:match("%d+"))
+    local digits = s and s:match("%d+") -- nil until the shell has written it
+    pid = digits and tonumber(digits)
     if pid then break end
     sleep(0.01)
   end
