@@ -3,8 +3,8 @@ module sockplay
 go 1.26.0
 
 require (
-	github.com/google/gopacket v1.1.19
 	github.com/google/nftables v0.3.0
+	github.com/gopacket/gopacket v1.7.7
 	github.com/miekg/dns v1.1.73
 	github.com/peterh/liner v1.2.3
 	github.com/vishvananda/netlink v1.3.1

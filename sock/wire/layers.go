@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 )
 
@@ -345,7 +345,11 @@ func (f *frame) header(dl gopacket.DecodingLayer, t gopacket.LayerType, start, e
 			o += n
 		}
 		if o < len(b) {
-			fd.add("padding", o, len(b), hexBytes(b[o:]))
+			name := "padding"
+			if len(h.Options) == 0 || h.Options[len(h.Options)-1].OptionType != layers.TCPOptionKindEndList {
+				name = "bad option" // gopacket stopped at a length it could not follow
+			}
+			fd.add(name, o, len(b), hexBytes(b[o:]))
 		}
 	case *layers.UDP:
 		l.Level = LevelTransport

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // Formatter renders packets the way `tcpdump -nn` prints them. It keeps
@@ -285,10 +285,22 @@ func (f *Formatter) tcp(b *strings.Builder, src, dst netip.Addr, t *layers.TCP, 
 	if t.URG {
 		fmt.Fprintf(b, ", urg %d", t.Urgent)
 	}
-	if len(t.Options) > 0 {
+	// gopacket stops at an option whose length cannot be followed and keeps
+	// the rest of the option area as Padding; only an eol ends it lawfully.
+	stopped := len(t.Padding) > 0 && (len(t.Options) == 0 || t.Options[len(t.Options)-1].OptionType != layers.TCPOptionKindEndList)
+	if len(t.Options) > 0 || stopped {
 		b.WriteString(", options [")
 		if !tcpOptions(b, t.Options, peerBase) {
 			return // tcpdump ends the line at a malformed option
+		}
+		if stopped {
+			// tcpdump closes the list only when an option came before.
+			if len(t.Options) > 0 {
+				b.WriteString(",[bad opt]]")
+			} else {
+				b.WriteString("[bad opt]")
+			}
+			return
 		}
 		b.WriteByte(']')
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 
 	"sockplay/internal/testpeer"
@@ -357,4 +357,25 @@ func TestLinesOfCutFrames(t *testing.T) {
 			t.Errorf("no line for a frame of %d bytes", len(p.Data))
 		}
 	}
+}
+
+// An option whose length cannot be followed (below 2, or past the option
+// area), first or after others: tcpdump lists the options before it,
+// writes [bad opt] and ends the line.
+func TestLinesOfBadOptionsMatchTcpdump(t *testing.T) {
+	base := testFrames(t, "http.pcap")[3] // options: nop, nop, TS at bytes 54-65
+	damaged := func(at int, v byte, more ...byte) Packet {
+		p := base
+		p.Data = append([]byte(nil), base.Data...)
+		p.Data[at] = v
+		copy(p.Data[at+1:], more)
+		return p
+	}
+	sameLines(t, "bad options", []Packet{
+		damaged(54, 8, 1),  // the first option: length 1
+		damaged(54, 8, 64), // the first option: longer than the area
+		damaged(57, 1),     // TS with length 1
+		damaged(57, 64),    // TS longer than the area
+		damaged(46, 0xf0),  // data offset 15: the request's bytes read as options
+	})
 }

@@ -3,7 +3,7 @@ package wire
 import (
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // Packet is one captured frame, as a capture reads it or a pcap file holds
