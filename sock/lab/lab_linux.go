@@ -87,12 +87,13 @@ func privileged() bool {
 // "client" is `ip netns exec sockplay-PID-ID-client ...` from a shell.
 func (l *Lab) Prefix() string { return l.prefix }
 
-var hostName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+// Compiled at first use: package initialisers run at every start of sockplay.
+var hostName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`) })
 
 // CheckHostName says what is wrong with a host's name: it becomes a host
 // name in /etc/hosts and part of a namespace's name.
 func CheckHostName(name string) error {
-	if !hostName.MatchString(name) || strings.HasSuffix(name, "-") {
+	if !hostName().MatchString(name) || strings.HasSuffix(name, "-") {
 		return fmt.Errorf("host name %q must be 1-31 lower-case letters, digits and inner dashes, starting with a letter", name)
 	}
 	return nil
@@ -234,7 +235,7 @@ func (l *Lab) Closed() bool {
 	return l.closed
 }
 
-var leftoverName = regexp.MustCompile(`^sockplay-(\d+)-\d+-`)
+var leftoverName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sockplay-(\d+)-\d+-`) })
 
 // RemoveLeftovers removes the labs of processes that are gone: their
 // namespaces' names under /run/netns, the programs still running inside
@@ -242,7 +243,7 @@ var leftoverName = regexp.MustCompile(`^sockplay-(\d+)-\d+-`)
 func RemoveLeftovers() []string {
 	var removed []string
 	dead := func(name string) bool {
-		m := leftoverName.FindStringSubmatch(name + "-")
+		m := leftoverName().FindStringSubmatch(name + "-")
 		if m == nil {
 			return false
 		}
