@@ -71,9 +71,11 @@ func (h *Host) lookupIn(L *glua.LState, ns *sock.Netns, host string, fam dns.Fam
 			err = nil
 		}
 	} else {
-		h.sockWait(L, waitFor("resolve", host), func(ctx context.Context) {
+		err = h.sockCall(L, waitFor("resolve", host), func(ctx context.Context) (err error) {
 			addrs, err = h.resolver.LookupHost(ctx, host, fam)
+			return err
 		})
+		return addrs, err
 	}
 	h.checkCancelled(L, err)
 	return addrs, err
@@ -129,18 +131,17 @@ func checkQueryOpts(L *glua.LState, n int) dns.QueryOptions {
 // task's sockets.
 func (h *Host) ask(L *glua.LState, o dns.QueryOptions) (*dns.Answer, error) {
 	var a *dns.Answer
-	var err error
 	q := o.Question
 	if addrs, ok := h.labLookup(h.taskNetns(L), o.Host, dns.IPv4); ok && len(addrs) > 0 {
 		o.Host = addrs[0].String() // {server = "name"} of a lab host
 	}
-	h.sockWait(L, waitFor("dns", dns.TypeName(q.Type)+" "+dns.Fqdn(q.Name)), func(ctx context.Context) {
-		var servers []netip.AddrPort
-		if servers, err = h.resolver.Servers(ctx, o.Host, o.Port); err == nil {
+	err := h.sockCall(L, waitFor("dns", dns.TypeName(q.Type)+" "+dns.Fqdn(q.Name)), func(ctx context.Context) error {
+		servers, err := h.resolver.Servers(ctx, o.Host, o.Port)
+		if err == nil {
 			a, err = dns.Client{Table: h.table, TCP: o.TCP, Timeout: o.Timeout}.Ask(ctx, q, servers)
 		}
+		return err
 	})
-	h.checkCancelled(L, err)
 	return a, err
 }
 
@@ -209,10 +210,10 @@ func (h *Host) dnsReverse(L *glua.LState) int {
 	}
 	var names []string
 	if L.Get(2) == glua.LNil {
-		h.sockWait(L, waitFor("reverse", a.String()), func(ctx context.Context) {
+		err = h.sockCall(L, waitFor("reverse", a.String()), func(ctx context.Context) (err error) {
 			names, err = h.resolver.LookupAddr(ctx, a)
+			return err
 		})
-		h.checkCancelled(L, err)
 	} else {
 		o := checkQueryOpts(L, 2)
 		o.Question.Name, _ = dns.ReverseName(a.Unmap().String())

@@ -255,18 +255,25 @@ const (
 	sockCallCost = 64
 )
 
-// sockWait runs a socket call holding the interpreter lock; the call lets
-// go of it only if it has to wait. A coroutine's thread takes the plain
-// path (see adoptCoroutines).
-func (h *Host) sockWait(L *glua.LState, what waitDesc, fn func(ctx context.Context)) {
-	vc, ok := L.Context().(*vmContext)
-	if !ok || vc.coroutine {
-		h.waitWith(L, what, fn)
-		return
+// sockCall runs a socket call holding the interpreter lock; the call lets
+// go of it only if it has to wait. It raises when the wait ended because
+// the task itself was cancelled. A coroutine's thread takes the plain path
+// (see adoptCoroutines).
+//
+// No closure wraps call on the task's path: the frames below a parked
+// call are what an idle task's stack holds, and they must fit in 4 KiB
+// (BenchmarkIdleTaskMemory).
+func (h *Host) sockCall(L *glua.LState, what waitDesc, call func(ctx context.Context) error) error {
+	var err error
+	if vc, ok := L.Context().(*vmContext); ok && !vc.coroutine {
+		vc.L, vc.what = L, what
+		err = call(parkingContext{vc.taskContext})
+		vc.budget -= sockCallCost // (a call that waited began a new turn)
+	} else {
+		h.waitWith(L, what, func(ctx context.Context) { err = call(ctx) })
 	}
-	vc.L, vc.what = L, what
-	fn(parkingContext{vc.taskContext})
-	vc.budget -= sockCallCost // (a call that waited began a new turn)
+	h.checkCancelled(L, err)
+	return err
 }
 
 func (c *vmContext) Done() <-chan struct{} {

@@ -206,10 +206,7 @@ func (h *Host) lsCall(L *glua.LState, o *lsSocket, op string, fn func(ctx contex
 		return errNoSocket
 	}
 	o.s.SetTimeout(o.retry())
-	var err error
-	h.sockWait(L, waitOn(op, o.s.FD), func(ctx context.Context) { err = fn(ctx) })
-	h.checkCancelled(L, err)
-	return err
+	return h.sockCall(L, waitOn(op, o.s.FD), fn)
 }
 
 // lsOpen gives o a descriptor of the family fam, replacing the one it has

@@ -71,11 +71,10 @@ func (h *Host) lookupHostent(L *glua.LState, address string) (hostent, error) {
 // lsReverse finds the names of an address, without trailing dots.
 func (h *Host) lsReverse(L *glua.LState, a netip.Addr) ([]string, error) {
 	var names []string
-	var err error
-	h.sockWait(L, waitFor("reverse", a.String()), func(ctx context.Context) {
+	err := h.sockCall(L, waitFor("reverse", a.String()), func(ctx context.Context) (err error) {
 		names, err = h.resolver.LookupAddr(ctx, a)
+		return err
 	})
-	h.checkCancelled(L, err)
 	if err == nil && len(names) == 0 {
 		err = &sock.Error{Op: "getnameinfo", Code: "EAI_NONAME", Msg: "no name for " + a.String()}
 	}

@@ -202,15 +202,6 @@ func (h *Host) onSock(f func(L *glua.LState, s *sock.Socket) int) glua.LGFunctio
 	}
 }
 
-// sockCall makes a socket call that may wait (see sockWait) and raises
-// when the wait ended because the task itself was cancelled.
-func (h *Host) sockCall(L *glua.LState, what waitDesc, call func(ctx context.Context) error) error {
-	var err error
-	h.sockWait(L, what, func(ctx context.Context) { err = call(ctx) })
-	h.checkCancelled(L, err)
-	return err
-}
-
 func checkPort(L *glua.LState, n int) int {
 	p := L.CheckInt(n)
 	if p < 0 || p > 65535 {
