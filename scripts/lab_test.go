@@ -58,7 +58,7 @@ func TestLabTransparentProxyScript(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	for _, want := range []string{
+	wantAll(t, "output", r.Stdout,
 		"client$ curl -sS -i http://server/",
 		"HTTP/1.1 200 OK",
 		"Via: 1.1 sockplay-transparent-proxy",
@@ -67,11 +67,7 @@ func TestLabTransparentProxyScript(t *testing.T) {
 		"server: GET / from 10.0.2.1:",
 		"redirect in eth0 tcp 80 -> :3128",
 		"curl exited with status 0",
-	} {
-		if !strings.Contains(r.Stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
-		}
-	}
+	)
 	// The proxy's log names the client and the original destination.
 	if !regexp.MustCompile(`proxy:  10\.0\.1\.2:\d+ -> 10\.0\.2\.2:80 \[server\] "GET / HTTP/1\.1" 200 \d+`).MatchString(r.Stdout) {
 		t.Errorf("no proxy log line with the original destination:\n%s", r.Stdout)
@@ -139,11 +135,7 @@ func TestLabLoadBalancerScript(t *testing.T) {
 			t.Errorf("request %d went to web2 while its link was down:\n%s", n, r.Stdout)
 		}
 	}
-	for _, want := range []string{"-- link balancer-web2 pulled out", "backend web2:80 marked down for 1s: connect timed out after 0.5s", "backend web2:80 is up again", "served: web1 5, web2 2, web3 5"} {
-		if !strings.Contains(r.Stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
-		}
-	}
+	wantAll(t, "output", r.Stdout, "-- link balancer-web2 pulled out", "backend web2:80 marked down for 1s: connect timed out after 0.5s", "backend web2:80 is up again", "served: web1 5, web2 2, web3 5")
 }
 
 // transparent_proxy.lua run as its own program on a lab's router, in
@@ -292,36 +284,12 @@ func TestLabScriptsHelp(t *testing.T) {
 // Without the privilege, the lab says so in one line, and a lab script
 // stops there.
 func TestLabWithoutRoot(t *testing.T) {
-	testpeer.Root(t) // to become nobody
-	setpriv := testpeer.Path(t, "setpriv")
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755) // testing's own directory above it
-	bin := filepath.Join(dir, "sockplay")
-	data, err := os.ReadFile(scripttest.Binary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	nobody := func(args ...string) (string, int) {
-		cmd := exec.Command(setpriv, append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", bin}, args...)...)
-		cmd.Dir = dir
-		out, _ := cmd.CombinedOutput()
-		return string(out), cmd.ProcessState.ExitCode()
-	}
+	dir, nobody := scripttest.AsNobody(t, "lab_tcp_vs_udp.lua", "lib/args.lua")
 	out, _ := nobody("-e", "print(lab.new())")
 	if out != "nil\tthe lab needs CAP_NET_ADMIN and CAP_SYS_ADMIN (run sockplay as root)\tEPERM\n" {
 		t.Errorf("lab.new() as nobody printed %q", out)
 	}
-	script := filepath.Join(dir, "tcp_vs_udp.lua")
-	src, _ := os.ReadFile(scripttest.Script("lab_tcp_vs_udp.lua"))
-	os.WriteFile(script, src, 0o644)
-	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
-	args, _ := os.ReadFile(scripttest.Script("lib/args.lua"))
-	os.WriteFile(filepath.Join(dir, "lib", "args.lua"), args, 0o644)
-	out, code := nobody(script)
+	out, code := nobody(filepath.Join(dir, "lab_tcp_vs_udp.lua"))
 	if code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "CAP_NET_ADMIN") {
 		t.Errorf("lab_tcp_vs_udp.lua as nobody: exit %d, %q", code, out)
 	}

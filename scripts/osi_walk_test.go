@@ -1,7 +1,6 @@
 package scripts_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -38,26 +37,10 @@ func TestOSIWalk(t *testing.T) {
 
 // Without CAP_NET_RAW, one line says so.
 func TestOSIWalkWithoutPrivilege(t *testing.T) {
-	testpeer.Root(t) // to become nobody
-	setpriv := testpeer.Path(t, "setpriv")
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	for _, f := range []string{"osi_walk.lua", "lib/args.lua", "lib/http.lua"} {
-		data, err := os.ReadFile(scripttest.Script(f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
-		os.WriteFile(filepath.Join(dir, f), data, 0o644)
-	}
-	bin, _ := os.ReadFile(scripttest.Binary(t))
-	os.WriteFile(filepath.Join(dir, "sockplay"), bin, 0o755)
-	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "./sockplay", "osi_walk.lua", "http://127.0.0.1:9/")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if want := "osi_walk.lua: capturing packets needs CAP_NET_RAW (run sockplay as root)\n"; string(out) != want || err == nil {
-		t.Fatalf("as nobody: %q (%v), want %q and exit status 1", out, err, want)
+	_, nobody := scripttest.AsNobody(t, "osi_walk.lua", "lib/args.lua", "lib/http.lua")
+	out, code := nobody("osi_walk.lua", "http://127.0.0.1:9/")
+	if want := "osi_walk.lua: capturing packets needs CAP_NET_RAW (run sockplay as root)\n"; out != want || code == 0 {
+		t.Fatalf("as nobody: %q (exit %d), want %q and exit status 1", out, code, want)
 	}
 }
 

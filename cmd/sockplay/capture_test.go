@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -112,23 +111,9 @@ func boolInt(b bool) int {
 
 // Without CAP_NET_RAW, one line says so.
 func TestCaptureWithoutPrivilege(t *testing.T) {
-	testpeer.Root(t) // to become nobody
-	setpriv := testpeer.Path(t, "setpriv")
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	bin := filepath.Join(dir, "sockplay")
-	data, err := os.ReadFile(scripttest.Binary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	_, nobody := scripttest.AsNobody(t)
 	for _, args := range [][]string{{"--capture", "-e", "print('not here')"}, {"-e", "print(capture.open())"}} {
-		cmd := exec.Command(setpriv, append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", bin}, args...)...)
-		cmd.Dir = dir
-		out, _ := cmd.CombinedOutput()
+		out, _ := nobody(args...)
 		want := "sockplay: capture: capturing packets needs CAP_NET_RAW (run sockplay as root)\n"
 		if args[0] == "-e" {
 			want = "nil\tcapturing packets needs CAP_NET_RAW (run sockplay as root)\tEPERM\n"

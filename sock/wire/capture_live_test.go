@@ -31,58 +31,10 @@ import (
 // keeps to a file, and returns once it listens.
 func tcpdumpAlongside(t *testing.T, filter string) (file string, stop func() []Packet) {
 	t.Helper()
-	tcpdump := testpeer.Path(t, "tcpdump")
 	file = filepath.Join(t.TempDir(), "alongside.pcap")
-	cmd := exec.Command(tcpdump, "-i", "lo", "-nn", "-U", "--immediate-mode", "-Z", "root", "-w", file, filter)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	listening := make(chan bool, 1)
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "listening on") {
-				listening <- true
-				io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-		listening <- false
-	}()
-	select {
-	case ok := <-listening:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("tcpdump did not start:\n%s", log.String())
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("tcpdump did not listen within 10 s")
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	stopTcpdump := testpeer.Tcpdump(t, "-i", "lo", "-nn", "-w", file, filter)
 	return file, func() []Packet {
-		stopped = true
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		stopTcpdump()
 		return readPcapFile(t, file)
 	}
 }
@@ -243,7 +195,7 @@ func must(t *testing.T, err error) {
 // tcpdump reading sockplay's pcap, and tcpdump capturing alongside with
 // the same filter (which counts the same packets).
 func TestCaptureMatchesTcpdump(t *testing.T) {
-	rootOrSkip(t, "capturing packets")
+	testpeer.Root(t)
 	addr := randomLoopback()
 	startDNS(t, addr)
 	filter := "host " + addr.String()
@@ -319,7 +271,7 @@ func tcpdumpReads(t *testing.T, pcap []byte) []string {
 // The calls behind the packets: connect sent the SYN, write the data,
 // close the FIN; the SYN-ACK and the ACKs are the kernel's.
 func TestCaptureNamesTheCalls(t *testing.T) {
-	rootOrSkip(t, "capturing packets")
+	testpeer.Root(t)
 	addr := randomLoopback()
 	startDNS(t, addr)
 	e := newCapEnv(t, Options{Filter: "host " + addr.String()})
@@ -359,7 +311,7 @@ func TestCaptureNamesTheCalls(t *testing.T) {
 // Without a filter a capture keeps the packets of the table's sockets
 // only: traffic of sockets it does not own (Go's own here) is left out.
 func TestCaptureKeepsOwnPacketsOnly(t *testing.T) {
-	rootOrSkip(t, "capturing packets")
+	testpeer.Root(t)
 	addr := randomLoopback()
 	startDNS(t, addr)
 	e := newCapEnv(t, Options{})
@@ -412,7 +364,7 @@ func TestCaptureKeepsOwnPacketsOnly(t *testing.T) {
 // hearing a single call, and still keeps every packet of its sockets,
 // short-lived ones included: the same ones as a filter on their address.
 func TestCapturePcapOnlyKeepsEveryOwnPacket(t *testing.T) {
-	rootOrSkip(t, "capturing packets")
+	testpeer.Root(t)
 	addr := randomLoopback()
 	startDNS(t, addr)
 	e := newCapEnv(t, Options{Filter: "host " + addr.String()})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sockplay/internal/leakcheck"
+	"sockplay/internal/testpeer"
 	"sockplay/sock"
 )
 
@@ -30,7 +31,7 @@ type capEnv struct {
 
 func newCapEnv(t *testing.T, opts Options) *capEnv {
 	t.Helper()
-	rootOrSkip(t, "capturing packets")
+	testpeer.Root(t)
 	base := leakcheck.Take()
 	e := &capEnv{t: t, tbl: sock.NewTable(), fmt: NewFormatter()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

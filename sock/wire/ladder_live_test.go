@@ -3,7 +3,6 @@ package wire
 import (
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,23 +12,11 @@ import (
 	"sockplay/internal/testpeer"
 )
 
-// rootOrSkip skips t without root, or fails it when peers are required.
-func rootOrSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if testpeer.Required() {
-		t.Fatalf("%s needs root (SOCKPLAY_REQUIRE_PEERS=1)", why)
-	}
-	t.Skipf("%s needs root; skipping", why)
-}
-
 // A real exchange on loopback, captured by tcpdump while it happens: the
 // ladder shows the handshake, the data each way and the close, and the
 // layer view finds the data where the client wrote it.
 func TestLadderOfLiveCapture(t *testing.T) {
-	rootOrSkip(t, "capturing with tcpdump")
+	testpeer.Root(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
