@@ -68,17 +68,8 @@ end
 local CLIENTS = blocks_or_exit(opt.allow, "allow")
 local DESTS = blocks_or_exit(opt["allow-dest"], "allow-dest")
 
-local BLOCKED = {}
-for _, h in ipairs(opt.block) do BLOCKED[#BLOCKED + 1] = h:lower():gsub("^%.", ""):gsub("%.$", "") end
-
 -- blocked("www.ads.example") is true with --block ads.example.
-local function blocked(host)
-  host = host:lower():gsub("%.$", ""):gsub("^%[(.*)%]$", "%1")
-  for _, b in ipairs(BLOCKED) do
-    if host == b or host:sub(-#b - 1) == "." .. b then return b end
-  end
-  return nil
-end
+local function blocked(host) return proxy.blocked_by(opt.block, host) end
 
 local VIA = "1.1 sockplay-forward-proxy"
 

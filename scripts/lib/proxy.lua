@@ -142,6 +142,18 @@ end
 
 proxy.LOOPBACK = {"127.0.0.0/8", "::1/128"}
 
+-- blocked_by(list, host) -> the entry of list that host is, or is under
+-- ("www.ads.example" with "ads.example"), or nil: a filtering proxy's
+-- --block. Case, a trailing dot and an IPv6 literal's brackets do not count.
+function proxy.blocked_by(list, host)
+  host = host:lower():gsub("%.$", ""):gsub("^%[(.*)%]$", "%1")
+  for _, b in ipairs(list) do
+    b = b:lower():gsub("^%.", ""):gsub("%.$", "")
+    if host == b or host:sub(-#b - 1) == "." .. b then return b end
+  end
+  return nil
+end
+
 ---------------------------------------------------------------------------
 -- Header fields as a relay keeps them: a flat list {name1, value1, name2,
 -- value2, ...} in the order they came (http.head writes it), and beside it

@@ -25,17 +25,6 @@ local tproxy = {}
 
 tproxy.VIA = "1.1 sockplay-transparent-proxy"
 
--- blocked_by(list, host) -> the entry of list that host is, or is under
--- ("www.ads.example" with "ads.example"), or nil.
-function tproxy.blocked_by(list, host)
-  host = host:lower():gsub("%.$", "")
-  for _, b in ipairs(list) do
-    b = b:lower():gsub("^%.", ""):gsub("%.$", "")
-    if host == b or host:sub(-#b - 1) == "." .. b then return b end
-  end
-  return nil
-end
-
 -- relay sends one request to the original destination over conn.up (made
 -- on the first request) and returns the response for the client, and a
 -- note for the log.
@@ -116,7 +105,7 @@ local function serve(c, peer_host, peer_port, o)
     local host = (req.headers.host or dst_host):gsub(":%d+$", ""):gsub("^%[(.*)%]$", "%1")
     local keep = proxy.keeps_alive(req)
     local res, note
-    local b = tproxy.blocked_by(o.block, host)
+    local b = proxy.blocked_by(o.block, host)
     if b then
       res, note = proxy.error_response(403, host .. " is blocked by this proxy"), "blocked (" .. b .. ")"
     else
