@@ -226,17 +226,10 @@ func (h *Host) taskCtx(L *glua.LState) context.Context {
 	return h.ctx
 }
 
-// startTask runs fn(args...) on a new goroutine and thread. The caller holds
-// the interpreter lock; the task starts running when the caller lets go.
-// foreground tasks report their error to the caller instead of printing it.
-func (h *Host) startTask(parent context.Context, fn *glua.LFunction, args []glua.LValue, name string, foreground bool) *Task {
-	t := h.newTask(parent, name, true)
-	go h.runTask(t, fn, args, foreground)
-	return t
-}
-
-// startTaskIn is startTask for a background task whose sockets open in
-// ns (a lab host's namespace; nil: sockplay's own).
+// startTaskIn runs fn(args...) as a background task on a new goroutine and
+// thread, its sockets opening in ns (a lab host's namespace; nil:
+// sockplay's own). The caller holds the interpreter lock; the task starts
+// running when the caller lets go.
 func (h *Host) startTaskIn(ns *sock.Netns, fn *glua.LFunction, args []glua.LValue, name string) *Task {
 	t := h.newTask(h.ctx, name, true)
 	t.ctx.netns.Store(ns)

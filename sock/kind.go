@@ -134,20 +134,6 @@ func toSockaddr(k Kind, ap netip.AddrPort) (unix.Sockaddr, error) {
 	return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, nil
 }
 
-func fromSockaddr(sa unix.Sockaddr) netip.AddrPort {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *unix.SockaddrInet6:
-		a := netip.AddrFrom16(sa.Addr)
-		if a.Is4In6() {
-			a = a.Unmap()
-		}
-		return netip.AddrPortFrom(a, uint16(sa.Port))
-	}
-	return netip.AddrPort{}
-}
-
 func zoneID(zone string) (uint32, error) {
 	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
 		return uint32(n), nil
